@@ -1,0 +1,91 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tockhq/tock/controlplane/store/sqlite"
+)
+
+// Main runs tockd with args (without the program name) and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := newRootCommand()
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "tockd:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ error }
+
+func newRootCommand() *cobra.Command {
+	cfg := &Config{}
+	root := &cobra.Command{
+		Use:   "tockd",
+		Short: "Tock's control plane",
+		Long: "tockd is Tock's control plane. Run it with no command for a production replica, or\n" +
+			"`tockd dev` for a development server with an agent in the same process.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return Run(cmd.Context(), *cfg)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	flags := root.PersistentFlags()
+	flags.StringVar(&cfg.DataDir, "data-dir", DefaultDataDir, "directory for the embedded SQLite database")
+	flags.StringVar(&cfg.Store, "store", "", "database URL: sqlite:///path/to/tock.db (default: SQLite in --data-dir)")
+	flags.StringVar(&cfg.GRPCAddr, "grpc-addr", DefaultGRPCAddr, "gRPC API listen address")
+	flags.StringVar(&cfg.HTTPAddr, "http-addr", DefaultHTTPAddr, "HTTP listen address for REST (/v1), /metrics and /healthz")
+	flags.StringVar(&cfg.ReplicaID, "replica-id", "", "this replica's id (default: host name and process id)")
+	flags.StringVar(&cfg.LogFormat, "log-format", "", "log format: text or json (default: text for dev, json otherwise)")
+	flags.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	flags.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 0, "how long a graceful stop may take (default 30s)")
+
+	dev := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a development server: SQLite, built-in registry and one agent in the process",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Dev = true
+			return Run(cmd.Context(), *cfg)
+		},
+	}
+	dev.Flags().StringVar(&cfg.AppAddr, "app-addr", DefaultAppAddr, "address of the local service the development agent invokes")
+	dev.Flags().StringVar(&cfg.AgentService, "agent-service", "default", "service name of the development agent")
+	dev.Flags().IntVar(&cfg.AgentCapacity, "agent-capacity", 16, "most executions the development agent runs at once")
+
+	migrate := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the database migrations and exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			target, err := parseStore(cfg.Store, cfg.DataDir)
+			if err != nil {
+				return usageError{err}
+			}
+			st, err := sqlite.Open(cmd.Context(), target.path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied to", target.path)
+			return st.Close()
+		},
+	}
+	root.AddCommand(dev, migrate)
+	return root
+}

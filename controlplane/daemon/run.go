@@ -1,0 +1,194 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/tockhq/tock/agent"
+	"github.com/tockhq/tock/controlplane/api"
+	"github.com/tockhq/tock/controlplane/discovery"
+	"github.com/tockhq/tock/controlplane/dispatch"
+	"github.com/tockhq/tock/controlplane/scheduler"
+	"github.com/tockhq/tock/controlplane/store"
+	"github.com/tockhq/tock/controlplane/store/sqlite"
+)
+
+// Run runs a tockd replica (and, in dev mode, its agent) until ctx is done, then stops
+// gracefully: the agent drains, the dispatcher and scheduler stop, the servers finish their
+// requests, and the store closes.
+func Run(ctx context.Context, cfg Config) error {
+	log, err := newLogger(cfg.LogFormat, cfg.LogLevel, cfg.Dev)
+	if err != nil {
+		return usageError{err}
+	}
+	if cfg.ReplicaID == "" {
+		cfg.ReplicaID = defaultReplicaID()
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	target, err := parseStore(cfg.Store, cfg.DataDir)
+	if err != nil {
+		return usageError{err}
+	}
+	st, err := sqlite.Open(ctx, target.path)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	log.Info("store opened", "kind", target.kind, "path", target.path)
+
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen for gRPC on %s (is another tockd running? use --grpc-addr): %w", cfg.GRPCAddr, err)
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("listen for HTTP on %s (use --http-addr): %w", cfg.HTTPAddr, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	disp := dispatch.New(dispatch.Config{ReplicaID: cfg.ReplicaID, Registerer: reg, Logger: log}, st, discovery.NewBuiltin(st))
+	sched := scheduler.New(scheduler.Config{Logger: log}, st, disp.OnFires)
+
+	grpcSrv := grpc.NewServer(
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	api.New(api.Config{Logger: log}, st, sched, disp).Register(grpcSrv)
+
+	// The REST gateway calls the gRPC API over loopback, so both share one code path.
+	gwConn, err := grpc.NewClient(grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("connect gateway to gRPC API: %w", err)
+	}
+	defer gwConn.Close()
+	gateway, err := api.NewGateway(ctx, gwConn)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{Handler: httpMux(gateway, reg, st), ReadHeaderTimeout: 10 * time.Second}
+
+	runCtx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error {
+		if err := grpcSrv.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("serve gRPC: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := httpSrv.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve HTTP: %w", err)
+		}
+		return nil
+	})
+	sched.Start(gctx)
+	disp.Start(gctx)
+
+	agentDone := make(chan error, 1)
+	if cfg.Dev {
+		if err := startDevAgent(gctx, cfg, log, grpcLis.Addr().String(), agentDone); err != nil {
+			stopAll()
+			return err
+		}
+	} else {
+		close(agentDone)
+	}
+	log.Info("tockd started", "replica", cfg.ReplicaID, "grpc", grpcLis.Addr().String(),
+		"http", "http://"+httpLis.Addr().String(), "dev", cfg.Dev)
+
+	<-gctx.Done()
+	log.Info("tockd stopping")
+	// The development agent drains first, while the dispatcher can still record its results.
+	if err := <-agentDone; err != nil {
+		log.Warn("development agent", "err", err)
+	}
+	disp.Stop()
+	sched.Stop()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutdownCtx)
+	stopped := make(chan struct{})
+	go func() {
+		grpcSrv.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-shutdownCtx.Done():
+		grpcSrv.Stop()
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	log.Info("tockd stopped")
+	return nil
+}
+
+// startDevAgent runs the development agent on a loopback port, registered with this
+// replica's built-in registry. agentDone receives its result when it has drained.
+func startDevAgent(ctx context.Context, cfg Config, log *slog.Logger, grpcAddr string, agentDone chan<- error) error {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen for the development agent: %w", err)
+	}
+	regConn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("connect development agent to registry: %w", err)
+	}
+	a, err := agent.New(agent.Config{
+		ID:           "dev-agent",
+		Service:      cfg.AgentService,
+		Capacity:     cfg.AgentCapacity,
+		AppAddr:      cfg.AppAddr,
+		Registry:     agent.NewGRPCRegistrar(regConn),
+		Logger:       log.With("component", "agent"),
+		DrainTimeout: cfg.ShutdownTimeout / 2,
+	})
+	if err != nil {
+		lis.Close()
+		regConn.Close()
+		return fmt.Errorf("start development agent: %w", err)
+	}
+	go func() {
+		defer regConn.Close()
+		agentDone <- a.Serve(ctx, lis)
+	}()
+	log.Info("development agent started", "address", lis.Addr().String(), "app", cfg.AppAddr)
+	return nil
+}
+
+func httpMux(gateway http.Handler, reg *prometheus.Registry, st store.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", gateway)
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := st.Now(ctx); err != nil {
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}

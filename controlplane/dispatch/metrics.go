@@ -1,0 +1,50 @@
+package dispatch
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the dispatcher's Prometheus collectors.
+type metrics struct {
+	executions      *prometheus.CounterVec
+	rejectedResults prometheus.Counter
+	leaseExpiries   prometheus.Counter
+	scheduleToStart prometheus.Histogram
+	assignments     prometheus.Counter
+	claimBatch      prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		executions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tock_executions_finished_total",
+			Help: "Executions that reached a final state reported by an agent, by state.",
+		}, []string{"state"}),
+		rejectedResults: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tock_results_rejected_total",
+			Help: "Results rejected because their lease epoch was stale or the execution had ended.",
+		}),
+		leaseExpiries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tock_lease_expiries_total",
+			Help: "Executions marked lost because their agent's lease ran out.",
+		}),
+		scheduleToStart: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tock_schedule_to_assign_seconds",
+			Help:    "Time from an execution's not-before time to its assignment to an agent.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
+		}),
+		assignments: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tock_assignments_total",
+			Help: "Executions assigned to agents.",
+		}),
+		claimBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tock_claim_batch_size",
+			Help:    "Executions assigned per claim transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.executions, m.rejectedResults, m.leaseExpiries, m.scheduleToStart, m.assignments, m.claimBatch)
+	}
+	return m
+}

@@ -1,0 +1,13 @@
+// Package scheduler turns job schedules into fires.
+//
+// Each job row holds its next fire time. A Scheduler repeatedly asks the store to claim the
+// jobs due within a short horizon; for each one, inside the store's transaction, Plan decides
+// which nominal times were reached and what comes of each (dispatched or missed), and when
+// the job fires next. The fire records are unique on (job, nominal time), which is what keeps
+// any number of replicas from firing twice.
+//
+// Fires claimed ahead of their nominal time carry it as their execution's not-before time;
+// the scheduler asks the dispatcher to wake at that time so that they start on time.
+//
+// Plan is pure and reads no clock; Scheduler is the loop that drives it.
+package scheduler

@@ -1,0 +1,225 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps the control plane's state. Every method is safe for concurrent use, by many
+// goroutines and by many replicas sharing one database. Times passed in and returned are
+// UTC; "now" inside a method is the database clock, never the caller's.
+type Store interface {
+	// Now returns the database clock.
+	Now(ctx context.Context) (time.Time, error)
+
+	// CreateJob stores a new job with version 1. It fails with ErrAlreadyExists when the
+	// name is taken.
+	CreateJob(ctx context.Context, job Job) (Job, error)
+	// GetJob returns a job by name, or ErrNotFound.
+	GetJob(ctx context.Context, name string) (Job, error)
+	// ListJobs returns jobs in name order after params.After.
+	ListJobs(ctx context.Context, params ListJobsParams) ([]Job, error)
+	// UpdateJob reads the job, lets update change it, and writes it back with its version
+	// incremented, all in one transaction. Name, CreatedAt and Version are not changeable.
+	// An error from update aborts the transaction and is returned as is.
+	UpdateJob(ctx context.Context, name string, update func(job *Job) error) (Job, error)
+	// DeleteJob deletes a job with its fires and executions, or returns ErrNotFound.
+	DeleteJob(ctx context.Context, name string) error
+
+	// FireDueJobs claims up to params.Limit unpaused jobs whose NextFireAt is at or before
+	// now+params.Horizon, earliest first, and for each one, in one transaction: calls
+	// params.Plan, records the planned fires (unique on job and nominal time; a fire already
+	// recorded is left as it was and its execution is not created), creates the executions of
+	// the fires that dispatch, and sets the job's NextFireAt to the plan's. It returns the
+	// fires it recorded. Concurrent callers never claim the same job at once.
+	FireDueJobs(ctx context.Context, params FireDueParams) ([]Fire, error)
+	// ListFires returns a job's fires, newest nominal time first, before params.Before when
+	// it is set.
+	ListFires(ctx context.Context, params ListFiresParams) ([]Fire, error)
+
+	// CreateExecution stores a new PENDING execution (a manual trigger); the store generates
+	// its ID when empty. It fails with ErrNotFound when the job does not exist and with
+	// ErrAlreadyExists when the ID is taken.
+	CreateExecution(ctx context.Context, exec Execution) (Execution, error)
+	// GetExecution returns an execution by id, or ErrNotFound.
+	GetExecution(ctx context.Context, id string) (Execution, error)
+	// ListExecutions returns executions newest first (by id, which sorts by creation time).
+	ListExecutions(ctx context.Context, params ListExecutionsParams) ([]Execution, error)
+
+	// ClaimExecutions assigns pending executions to agents in one transaction. It reads up to
+	// params.Limit PENDING executions that are due (NotBefore at or before now) and whose
+	// handler is in params.Handlers, highest priority first, then oldest; calls params.Pick
+	// with them; and moves each picked execution to ASSIGNED on the picked agent with its
+	// lease epoch incremented and its lease deadline at now+params.Lease. It returns the
+	// assigned executions, payload included, in the order Pick returned them. Executions
+	// another caller assigned first are left out.
+	ClaimExecutions(ctx context.Context, params ClaimParams) ([]Execution, error)
+	// MarkStarted moves ASSIGNED executions to RUNNING when their lease epoch matches, and
+	// records their start time. Others are ignored.
+	MarkStarted(ctx context.Context, refs []ExecRef, startedAt time.Time) error
+	// ExtendLeases moves the lease deadline of the agent's ASSIGNED or RUNNING executions
+	// whose epoch matches to now+lease. It returns how many it extended.
+	ExtendLeases(ctx context.Context, agentID string, refs []ExecRef, lease time.Duration) (int, error)
+	// ReleaseExecutions puts ASSIGNED or RUNNING executions whose epoch matches back to
+	// PENDING without counting an attempt. One whose cancellation was requested becomes
+	// CANCELLED instead.
+	ReleaseExecutions(ctx context.Context, refs []ExecRef) error
+	// CompleteExecutions applies results in one transaction. A result is applied only when
+	// the execution is ASSIGNED or RUNNING with the same lease epoch; otherwise it is
+	// rejected (Applied false, with the reason). For each applied FAILED, TIMED_OUT or LOST
+	// result, Retry is called; when it returns ok, a new PENDING execution with the next
+	// attempt, TriggerRetry, RetryOf set and NotBefore at the returned time is created. An
+	// attempt whose cancellation was requested is never retried.
+	CompleteExecutions(ctx context.Context, results []Completion, retry RetryPlan) ([]CompletionOutcome, error)
+	// ExpireLeases marks up to limit ASSIGNED or RUNNING executions whose lease deadline has
+	// passed as LOST, and schedules their retries through retry like CompleteExecutions. It
+	// returns the executions it marked LOST.
+	ExpireLeases(ctx context.Context, limit int, retry RetryPlan) ([]Execution, error)
+	// RequestCancel asks for an execution to be cancelled. A PENDING one becomes CANCELLED at
+	// once; an ASSIGNED or RUNNING one is flagged, so that the replica that owns its agent
+	// sends the cancellation; a finished one is returned unchanged.
+	RequestCancel(ctx context.Context, id string, reason string) (Execution, error)
+	// CancelRequested returns the flagged ASSIGNED or RUNNING executions of these agents.
+	CancelRequested(ctx context.Context, agentIDs []string) ([]ExecRef, error)
+	// InFlight counts ASSIGNED and RUNNING executions per agent.
+	InFlight(ctx context.Context) (map[string]int, error)
+
+	// RegisterAgent records or refreshes an agent's registration in the built-in registry; it
+	// expires ttl after now unless refreshed.
+	RegisterAgent(ctx context.Context, agent Agent, ttl time.Duration) error
+	// DeregisterAgent removes an agent's registration; removing an unknown agent is not an
+	// error.
+	DeregisterAgent(ctx context.Context, id string) error
+	// ListAgents returns the agents whose registration has not expired, by id.
+	ListAgents(ctx context.Context) ([]Agent, error)
+	// SetAgentSession records which replica holds a live session with the agent; an empty
+	// replica means none. It fails with ErrNotFound when the agent is not registered.
+	SetAgentSession(ctx context.Context, agentID, replica string) error
+
+	// Close releases the store's connections.
+	Close() error
+}
+
+// RetryPlan decides whether a failed or lost attempt is retried, and when. It is called
+// inside a transaction and must be pure. exec is the attempt as it ends (state, error and
+// finish time set).
+type RetryPlan func(exec Execution) (notBefore time.Time, ok bool)
+
+// ListJobsParams selects a page of jobs.
+type ListJobsParams struct {
+	// After is the last name of the previous page; empty for the first page.
+	After string
+	// Limit is the most jobs returned; 0 means 100.
+	Limit int
+}
+
+// ListFiresParams selects a page of a job's fires.
+type ListFiresParams struct {
+	// Job is the job's name.
+	Job string
+	// Before, when set, returns only fires with an earlier nominal time.
+	Before time.Time
+	// Limit is the most fires returned; 0 means 100.
+	Limit int
+}
+
+// ListExecutionsParams selects a page of executions.
+type ListExecutionsParams struct {
+	// Job, when set, returns only that job's executions.
+	Job string
+	// State, when set, returns only executions in that state.
+	State ExecState
+	// BeforeID, when set, returns only executions with a smaller id (older).
+	BeforeID string
+	// Limit is the most executions returned; 0 means 100.
+	Limit int
+}
+
+// FireDueParams says which jobs FireDueJobs claims and how it plans their fires.
+type FireDueParams struct {
+	// Limit is the most jobs claimed; 0 claims none.
+	Limit int
+	// Horizon claims jobs due up to this far ahead of now, so that a caller can hold their
+	// fires on a timer and start them on time.
+	Horizon time.Duration
+	// Plan decides the fires of one job given the database clock.
+	Plan func(job Job, now time.Time) FirePlan
+}
+
+// FirePlan is what a scheduler decided for one due job.
+type FirePlan struct {
+	// Fires are the nominal times reached, each with its outcome.
+	Fires []PlannedFire
+	// NextFireAt is the job's next fire time; zero means the job fires no more.
+	NextFireAt time.Time
+}
+
+// PlannedFire is one fire a plan records.
+type PlannedFire struct {
+	// NominalTime is the time the schedule fired for.
+	NominalTime time.Time
+	// Outcome is what comes of it.
+	Outcome FireOutcome
+	// Execution is the execution to create when Outcome is FireDispatched; the store
+	// links it to the fire. The store generates its ID when empty.
+	Execution *Execution
+}
+
+// ClaimParams says which executions ClaimExecutions reads and how they are assigned.
+type ClaimParams struct {
+	// Handlers limits the claim to executions of these handlers.
+	Handlers []string
+	// Limit is the most executions read; 0 reads none.
+	Limit int
+	// Lease is how long an assignment lasts unless the agent heartbeats.
+	Lease time.Duration
+	// Pick chooses an agent for each candidate it wants assigned; candidates it leaves out
+	// stay PENDING.
+	Pick func(candidates []Execution) []Assignment
+}
+
+// Assignment places one execution on one agent.
+type Assignment struct {
+	// ExecutionID is the execution.
+	ExecutionID string
+	// AgentID is the agent.
+	AgentID string
+}
+
+// ExecRef names one assignment of an execution: its id and lease epoch.
+type ExecRef struct {
+	// ID is the execution's id.
+	ID string
+	// Epoch is the lease epoch.
+	Epoch int64
+}
+
+// Completion is one result reported by an agent.
+type Completion struct {
+	// ID and Epoch name the assignment the result is for.
+	ExecRef
+	// State is the final state: ExecSucceeded, ExecFailed, ExecTimedOut or ExecCancelled.
+	State ExecState
+	// Result is the handler's output when it succeeded.
+	Result []byte
+	// ResultContentType is the media type of Result.
+	ResultContentType string
+	// Error describes a failure.
+	Error *ExecError
+	// StartedAt and FinishedAt are the agent's times for the handler.
+	StartedAt, FinishedAt time.Time
+}
+
+// CompletionOutcome says what happened to one Completion.
+type CompletionOutcome struct {
+	// ID and Epoch name the assignment.
+	ExecRef
+	// Applied is true when the result was recorded.
+	Applied bool
+	// Reason says why a result was rejected.
+	Reason string
+	// Execution is the execution after the result was applied (when Applied).
+	Execution Execution
+	// RetryID is the id of the retry created, if any.
+	RetryID string
+}
