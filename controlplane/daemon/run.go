@@ -161,7 +161,7 @@ func startDevAgent(ctx context.Context, cfg Config, log *slog.Logger, grpcAddr s
 		Capacity:     cfg.AgentCapacity,
 		AppAddr:      cfg.AppAddr,
 		Registry:     agent.NewGRPCRegistrar(regConn),
-		Logger:       log.With("component", "agent"),
+		Logger:       log,
 		DrainTimeout: cfg.ShutdownTimeout / 2,
 	})
 	if err != nil {

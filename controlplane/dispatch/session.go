@@ -226,11 +226,10 @@ func (s *session) connect(ctx context.Context) error {
 	go func() { writeErr <- s.write(ctx, stream) }()
 	readErr := s.read(ctx, stream)
 	cancel()
-	werr := <-writeErr
-	if readErr != nil && !errors.Is(readErr, io.EOF) {
-		return readErr
+	if werr := <-writeErr; werr != nil && errors.Is(readErr, io.EOF) {
+		return werr
 	}
-	return werr
+	return readErr
 }
 
 func (s *session) onHello(ctx context.Context, h *agentv1.Hello) {

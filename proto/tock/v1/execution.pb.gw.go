@@ -178,7 +178,7 @@ func RegisterExecutionServiceHandlerServer(ctx context.Context, mux *runtime.Ser
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_ExecutionService_GetExecution_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_ExecutionService_GetExecution_0(annotatedContext, mux, outboundMarshaler, w, req, response_ExecutionService_GetExecution_0{resp.(*GetExecutionResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_ExecutionService_ListExecutions_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -218,7 +218,7 @@ func RegisterExecutionServiceHandlerServer(ctx context.Context, mux *runtime.Ser
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_ExecutionService_CancelExecution_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_ExecutionService_CancelExecution_0(annotatedContext, mux, outboundMarshaler, w, req, response_ExecutionService_CancelExecution_0{resp.(*CancelExecutionResponse)}, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -275,7 +275,7 @@ func RegisterExecutionServiceHandlerClient(ctx context.Context, mux *runtime.Ser
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_ExecutionService_GetExecution_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_ExecutionService_GetExecution_0(annotatedContext, mux, outboundMarshaler, w, req, response_ExecutionService_GetExecution_0{resp.(*GetExecutionResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_ExecutionService_ListExecutions_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -309,9 +309,27 @@ func RegisterExecutionServiceHandlerClient(ctx context.Context, mux *runtime.Ser
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_ExecutionService_CancelExecution_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_ExecutionService_CancelExecution_0(annotatedContext, mux, outboundMarshaler, w, req, response_ExecutionService_CancelExecution_0{resp.(*CancelExecutionResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	return nil
+}
+
+type response_ExecutionService_GetExecution_0 struct {
+	*GetExecutionResponse
+}
+
+func (m response_ExecutionService_GetExecution_0) XXX_ResponseBody() interface{} {
+	response := m.GetExecutionResponse
+	return response.Execution
+}
+
+type response_ExecutionService_CancelExecution_0 struct {
+	*CancelExecutionResponse
+}
+
+func (m response_ExecutionService_CancelExecution_0) XXX_ResponseBody() interface{} {
+	response := m.CancelExecutionResponse
+	return response.Execution
 }
 
 var (

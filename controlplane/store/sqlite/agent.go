@@ -1,0 +1,90 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/tockhq/tock/controlplane/store"
+)
+
+// RegisterAgent records or refreshes an agent's registration until now+ttl. A refresh updates
+// what the agent advertises and keeps the replica recorded by SetAgentSession.
+func (s *Store) RegisterAgent(ctx context.Context, agent store.Agent, ttl time.Duration) error {
+	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		agent.LastSeen, agent.ExpiresAt = now, now.Add(ttl)
+		args, err := agentArgs(agent)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO agents (`+agentColumns+`)
+			VALUES (`+placeholders(len(args))+`)
+			ON CONFLICT (id) DO UPDATE SET service = excluded.service, address = excluded.address,
+				labels = excluded.labels, weight = excluded.weight, capacity = excluded.capacity,
+				handlers = excluded.handlers, last_seen = excluded.last_seen,
+				expires_at = excluded.expires_at`, args...)
+		return interpretError(err)
+	})
+	if err != nil {
+		return fmt.Errorf("register agent %s: %w", agent.ID, err)
+	}
+	return nil
+}
+
+// DeregisterAgent removes an agent's registration.
+func (s *Store) DeregisterAgent(ctx context.Context, id string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM agents WHERE id = ?`, id)
+		return interpretError(err)
+	})
+	if err != nil {
+		return fmt.Errorf("deregister agent %s: %w", id, err)
+	}
+	return nil
+}
+
+// ListAgents returns the agents whose registration has not expired, by id.
+func (s *Store) ListAgents(ctx context.Context) ([]store.Agent, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+agentColumns+` FROM agents
+		WHERE expires_at > ? ORDER BY id`, s.now().UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", interpretError(err))
+	}
+	defer rows.Close()
+	var agents []store.Agent
+	for rows.Next() {
+		agent, err := scanAgent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list agents: %w", err)
+		}
+		agents = append(agents, agent)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list agents: %w", interpretError(err))
+	}
+	return agents, nil
+}
+
+// SetAgentSession records the replica holding a session with the agent, or ErrNotFound when
+// the agent has no registration.
+func (s *Store) SetAgentSession(ctx context.Context, agentID, replica string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		res, err := tx.ExecContext(ctx, `UPDATE agents SET replica = ? WHERE id = ?`, replica, agentID)
+		if err != nil {
+			return interpretError(err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set session of agent %s: %w", agentID, err)
+	}
+	return nil
+}

@@ -1,0 +1,351 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tockhq/tock/controlplane/store"
+)
+
+// liveStates is the SQL condition of an execution held by an agent.
+const liveStates = `state IN ('assigned', 'running')`
+
+// CreateExecution stores a new PENDING execution.
+func (s *Store) CreateExecution(ctx context.Context, exec store.Execution) (store.Execution, error) {
+	var created store.Execution
+	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		var err error
+		created, err = insertExecution(ctx, tx, exec, now)
+		return err
+	})
+	if err != nil {
+		return store.Execution{}, fmt.Errorf("create execution of job %q: %w", exec.Job, err)
+	}
+	return created, nil
+}
+
+// insertExecution stores e as a new PENDING execution, never assigned: it generates the id when
+// empty, starts the attempt count at 1 and the trigger at manual, defaults the nominal time to
+// now and NotBefore to the nominal time, and sets CreatedAt.
+func insertExecution(ctx context.Context, tx *sql.Tx, e store.Execution, now time.Time) (store.Execution, error) {
+	if e.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return store.Execution{}, err
+		}
+		e.ID = id.String()
+	}
+	e.State = store.ExecPending
+	e.AgentID, e.LeaseEpoch, e.LeaseDeadline, e.CancelRequested = "", 0, time.Time{}, false
+	e.Result, e.ResultContentType, e.Error = nil, "", nil
+	e.AssignedAt, e.StartedAt, e.FinishedAt = time.Time{}, time.Time{}, time.Time{}
+	e.CreatedAt = now
+	if e.Attempt <= 0 {
+		e.Attempt = 1
+	}
+	if e.Trigger == "" {
+		e.Trigger = store.TriggerManual
+	}
+	if e.NominalTime.IsZero() {
+		e.NominalTime = now
+	}
+	if e.NotBefore.IsZero() {
+		e.NotBefore = e.NominalTime
+	}
+	args, err := execArgs(e)
+	if err != nil {
+		return store.Execution{}, err
+	}
+	row := tx.QueryRowContext(ctx, `INSERT INTO executions (`+execColumns+`)
+		VALUES (`+placeholders(len(args))+`) RETURNING `+execColumns, args...)
+	created, err := scanExecution(row)
+	return created, interpretError(err)
+}
+
+// GetExecution returns an execution by id.
+func (s *Store) GetExecution(ctx context.Context, id string) (store.Execution, error) {
+	exec, err := getExecution(ctx, s.read, id)
+	if err != nil {
+		return store.Execution{}, fmt.Errorf("get execution %s: %w", id, err)
+	}
+	return exec, nil
+}
+
+func getExecution(ctx context.Context, q queryer, id string) (store.Execution, error) {
+	exec, err := scanExecution(q.QueryRowContext(ctx, `SELECT `+execColumns+` FROM executions WHERE id = ?`, id))
+	return exec, interpretError(err)
+}
+
+// ListExecutions returns executions newest first.
+func (s *Store) ListExecutions(ctx context.Context, params store.ListExecutionsParams) ([]store.Execution, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if params.Job != "" {
+		where, args = append(where, "job = ?"), append(args, params.Job)
+	}
+	if params.State != "" {
+		where, args = append(where, "state = ?"), append(args, string(params.State))
+	}
+	if params.BeforeID != "" {
+		where, args = append(where, "id < ?"), append(args, params.BeforeID)
+	}
+	query := `SELECT ` + execColumns + ` FROM executions`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	rows, err := s.read.QueryContext(ctx, query, append(args, pageLimit(params.Limit))...)
+	if err != nil {
+		return nil, fmt.Errorf("list executions: %w", interpretError(err))
+	}
+	execs, err := scanExecutions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list executions: %w", interpretError(err))
+	}
+	return execs, nil
+}
+
+// ClaimExecutions assigns due PENDING executions to the agents Pick chooses. A Limit of 0 or
+// no handlers claims nothing. Assignments of executions that were not among the candidates
+// are ignored.
+func (s *Store) ClaimExecutions(ctx context.Context, params store.ClaimParams) ([]store.Execution, error) {
+	if params.Limit <= 0 || len(params.Handlers) == 0 {
+		return nil, nil
+	}
+	if params.Pick == nil {
+		return nil, errors.New("claim executions: no pick")
+	}
+	var claimed []store.Execution
+	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		claimed = nil
+		args := make([]any, 0, len(params.Handlers)+2)
+		args = append(args, now.UnixMicro())
+		for _, h := range params.Handlers {
+			args = append(args, h)
+		}
+		args = append(args, params.Limit)
+		rows, err := tx.QueryContext(ctx, `SELECT `+execColumns+` FROM executions
+			WHERE state = 'pending' AND not_before <= ? AND handler IN (`+placeholders(len(params.Handlers))+`)
+			ORDER BY priority DESC, not_before, id LIMIT ?`, args...)
+		if err != nil {
+			return interpretError(err)
+		}
+		candidates, err := scanExecutions(rows)
+		if err != nil || len(candidates) == 0 {
+			return interpretError(err)
+		}
+		isCandidate := make(map[string]bool, len(candidates))
+		for _, c := range candidates {
+			isCandidate[c.ID] = true
+		}
+		deadline := now.Add(params.Lease)
+		for _, a := range params.Pick(candidates) {
+			if !isCandidate[a.ExecutionID] || a.AgentID == "" {
+				continue
+			}
+			exec, err := scanExecution(tx.QueryRowContext(ctx, `UPDATE executions
+				SET state = 'assigned', agent_id = ?, lease_epoch = lease_epoch + 1,
+					lease_deadline = ?, assigned_at = ?
+				WHERE id = ? AND state = 'pending' RETURNING `+execColumns,
+				a.AgentID, micros(deadline), micros(now), a.ExecutionID))
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // picked twice
+			}
+			if err != nil {
+				return interpretError(err)
+			}
+			claimed = append(claimed, exec)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim executions: %w", err)
+	}
+	return claimed, nil
+}
+
+// MarkStarted moves ASSIGNED executions whose epoch matches to RUNNING. A zero startedAt is
+// now.
+func (s *Store) MarkStarted(ctx context.Context, refs []store.ExecRef, startedAt time.Time) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		if startedAt.IsZero() {
+			startedAt = now
+		}
+		for _, ref := range refs {
+			_, err := tx.ExecContext(ctx, `UPDATE executions
+				SET state = 'running', started_at = COALESCE(started_at, ?)
+				WHERE id = ? AND lease_epoch = ? AND state = 'assigned'`,
+				micros(startedAt), ref.ID, ref.Epoch)
+			if err != nil {
+				return interpretError(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark started: %w", err)
+	}
+	return nil
+}
+
+// ExtendLeases moves the lease deadline of the agent's live executions whose epoch matches to
+// now+lease.
+func (s *Store) ExtendLeases(ctx context.Context, agentID string, refs []store.ExecRef, lease time.Duration) (int, error) {
+	if len(refs) == 0 {
+		return 0, nil
+	}
+	var extended int
+	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		extended = 0
+		deadline := micros(now.Add(lease))
+		for _, ref := range refs {
+			res, err := tx.ExecContext(ctx, `UPDATE executions SET lease_deadline = ?
+				WHERE id = ? AND lease_epoch = ? AND agent_id = ? AND `+liveStates,
+				deadline, ref.ID, ref.Epoch, agentID)
+			if err != nil {
+				return interpretError(err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			extended += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("extend leases of agent %s: %w", agentID, err)
+	}
+	return extended, nil
+}
+
+// cancelRequestedError is the error of an execution cancelled on its release.
+const cancelRequestedError = `{"message":"cancellation requested","kind":"Cancelled","retryable":false}`
+
+// ReleaseExecutions puts live executions whose epoch matches back to PENDING, keeping their
+// agent for history; one whose cancellation was requested becomes CANCELLED instead.
+func (s *Store) ReleaseExecutions(ctx context.Context, refs []store.ExecRef) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		for _, ref := range refs {
+			_, err := tx.ExecContext(ctx, `UPDATE executions SET
+					state = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE 'pending' END,
+					error = CASE cancel_requested WHEN 1 THEN ? ELSE error END,
+					finished_at = CASE cancel_requested WHEN 1 THEN ? ELSE NULL END,
+					lease_deadline = NULL, started_at = NULL
+				WHERE id = ? AND lease_epoch = ? AND `+liveStates,
+				cancelRequestedError, micros(now), ref.ID, ref.Epoch)
+			if err != nil {
+				return interpretError(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("release executions: %w", err)
+	}
+	return nil
+}
+
+// RequestCancel cancels a PENDING execution, flags a live one and leaves a finished one.
+func (s *Store) RequestCancel(ctx context.Context, id string, reason string) (store.Execution, error) {
+	if reason == "" {
+		reason = "cancellation requested"
+	}
+	var exec store.Execution
+	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		var err error
+		exec, err = getExecution(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		switch exec.State {
+		case store.ExecPending:
+			execErr, err := jsonText(store.ExecError{Message: reason, Kind: "Cancelled"})
+			if err != nil {
+				return err
+			}
+			exec, err = scanExecution(tx.QueryRowContext(ctx, `UPDATE executions
+				SET state = 'cancelled', error = ?, finished_at = ?
+				WHERE id = ? RETURNING `+execColumns, execErr, micros(now), id))
+			return interpretError(err)
+		case store.ExecAssigned, store.ExecRunning:
+			exec, err = scanExecution(tx.QueryRowContext(ctx, `UPDATE executions
+				SET cancel_requested = 1 WHERE id = ? RETURNING `+execColumns, id))
+			return interpretError(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Execution{}, fmt.Errorf("request cancel of execution %s: %w", id, err)
+	}
+	return exec, nil
+}
+
+// CancelRequested returns the flagged live executions of these agents, by id.
+func (s *Store) CancelRequested(ctx context.Context, agentIDs []string) ([]store.ExecRef, error) {
+	if len(agentIDs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(agentIDs))
+	for i, id := range agentIDs {
+		args[i] = id
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT id, lease_epoch FROM executions
+		WHERE `+liveStates+` AND cancel_requested = 1 AND agent_id IN (`+placeholders(len(args))+`)
+		ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cancel requested: %w", interpretError(err))
+	}
+	defer rows.Close()
+	var refs []store.ExecRef
+	for rows.Next() {
+		var ref store.ExecRef
+		if err := rows.Scan(&ref.ID, &ref.Epoch); err != nil {
+			return nil, fmt.Errorf("cancel requested: %w", err)
+		}
+		refs = append(refs, ref)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cancel requested: %w", interpretError(err))
+	}
+	return refs, nil
+}
+
+// InFlight counts live executions per agent.
+func (s *Store) InFlight(ctx context.Context) (map[string]int, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT agent_id, count(*) FROM executions
+		WHERE `+liveStates+` GROUP BY agent_id`)
+	if err != nil {
+		return nil, fmt.Errorf("in flight: %w", interpretError(err))
+	}
+	defer rows.Close()
+	counts := make(map[string]int)
+	for rows.Next() {
+		var (
+			agent string
+			n     int
+		)
+		if err := rows.Scan(&agent, &n); err != nil {
+			return nil, fmt.Errorf("in flight: %w", err)
+		}
+		counts[agent] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("in flight: %w", interpretError(err))
+	}
+	return counts, nil
+}
