@@ -4,7 +4,7 @@ import "errors"
 
 // Errors every Store returns, checked with errors.Is.
 var (
-	// ErrNotFound means the job, execution or agent does not exist.
+	// ErrNotFound means the job or execution does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrAlreadyExists means a job with that name, or an execution with that ID, exists.
 	ErrAlreadyExists = errors.New("already exists")

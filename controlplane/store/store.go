@@ -93,7 +93,8 @@ type Store interface {
 	// ListAgents returns the agents whose registration has not expired, by id.
 	ListAgents(ctx context.Context) ([]Agent, error)
 	// SetAgentSession records which replica holds a live session with the agent; an empty
-	// replica means none. It fails with ErrNotFound when the agent is not registered.
+	// replica means none. An agent without a registration (one found through Consul) has no
+	// record to update, and is not an error.
 	SetAgentSession(ctx context.Context, agentID, replica string) error
 
 	// Close releases the store's connections.

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Regenerates src/tock/_gen from proto/tock/handler/v1/handler.proto.
 #
-# Run from anywhere; paths are resolved from this script's location. The interpreter is
-# $PYTHON, else the repository's .venv, else python3; it must have the grpcio-tools version
-# pinned in requirements-dev.txt, so that every run gives the same files.
+#   sdk-python/scripts/generate.sh [python]
+#
+# Run from anywhere; paths are resolved from this script's location. The interpreter is the
+# argument, else $PYTHON, else the repository's .venv, else python3; it must have the
+# grpcio-tools version pinned in requirements-dev.txt, so that every run gives the same files.
 set -euo pipefail
 
 sdk_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 repo_dir="$(cd "${sdk_dir}/.." && pwd)"
 out_dir="${sdk_dir}/src/tock/_gen"
 
-python="${PYTHON:-}"
+python="${1:-${PYTHON:-}}"
 if [[ -z "${python}" ]]; then
   if [[ -x "${repo_dir}/.venv/bin/python" ]]; then
     python="${repo_dir}/.venv/bin/python"

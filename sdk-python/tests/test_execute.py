@@ -341,6 +341,31 @@ async def test_cancel_sync_handler(serve: Serve) -> None:
     assert r.cause == pb.ERROR_CAUSE_CANCELLED
 
 
+async def test_cancel_sync_handler_waiting_for_a_thread(serve: Serve) -> None:
+    release = threading.Event()
+    ran: list[str] = []
+
+    @tock.handler
+    def busy(ctx: tock.ExecutionContext, payload: bytes) -> str:
+        ran.append(ctx.execution_id)
+        ctx.heartbeat()
+        release.wait(TIMEOUT)
+        return "done"
+
+    _, agent = await serve(busy, max_sync_workers=1)
+    stream = agent.open()
+    first = await stream.start("busy")
+    await stream.wait_for(first, "heartbeat")
+    queued = await stream.start("busy")
+
+    await stream.cancel(queued)
+    r = (await stream.result(queued)).error
+    assert r.cause == pb.ERROR_CAUSE_CANCELLED
+    release.set()
+    assert (await stream.result(first)).output.data == b"done"
+    assert ran == [first]
+
+
 async def test_cancel_of_unknown_execution_is_ignored(serve: Serve) -> None:
     _, agent = await serve(echo)
     stream = agent.open()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from fake_agent import TIMEOUT, Agent, Serve
+from fake_agent import TIMEOUT, Agent, Serve, Stream
 
 import tock
 from tock._gen import handler_pb2 as pb
@@ -33,6 +33,12 @@ async def eventually(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.001)
 
 
+async def start_and_read(stream: Stream) -> None:
+    # The worker may refuse the call before the write completes, or only on the read.
+    await stream.start("echo", b"x")
+    await stream.read()
+
+
 async def test_list_handlers(serve: Serve) -> None:
     worker, agent = await serve(echo, renamed)
 
@@ -52,11 +58,8 @@ async def test_token_is_required_when_set(serve: Serve) -> None:
                 await other.list_handlers()
             assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
-            stream = other.open()
             with pytest.raises(grpc.aio.AioRpcError) as info:
-                # The worker may refuse the call before the write completes.
-                await stream.start("echo", b"x")
-                await stream.read()
+                await start_and_read(other.open())
             assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
         good = Agent(channel, [("authorization", "Bearer s3cret")])
@@ -106,7 +109,7 @@ async def test_shutdown_lets_running_executions_finish(serve: Serve) -> None:
     await eventually(lambda: worker._draining)
     refused = await stream.start("wait")
     r = (await stream.result(refused)).error
-    assert (r.kind, r.retryable, r.cause) == ("ShuttingDown", True, pb.ERROR_CAUSE_CANCELLED)
+    assert (r.kind, r.retryable, r.cause) == ("ShuttingDown", True, pb.ERROR_CAUSE_UNSPECIFIED)
     assert not shutdown.done()
 
     release.set()
@@ -136,8 +139,7 @@ async def test_shutdown_cancels_executions_after_the_timeout(serve: Serve) -> No
     assert interrupted.is_set()
     await stream.read_to_end()
     r = stream.results[execution_id].error
-    assert (r.cause, r.retryable) == (pb.ERROR_CAUSE_CANCELLED, True)
-    assert "shutting down" in r.message
+    assert (r.kind, r.retryable, r.cause) == ("ShuttingDown", True, pb.ERROR_CAUSE_UNSPECIFIED)
     assert await stream.call.code() == grpc.StatusCode.OK
 
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -266,6 +267,26 @@ func TestJobCommands(t *testing.T) {
 		require.Equal(t, 0, r.code, r.stderr)
 		require.Contains(t, r.stdout, "Name:          nightly\nHandler:       report\n")
 		require.Contains(t, r.stdout, "Paused:        yes\n")
+
+		// As GET /v1/jobs/{name} does, JSON output is the job itself.
+		r = h.run(t, "job", "get", "nightly", "-o", "json")
+		require.Equal(t, 0, r.code, r.stderr)
+		got := &tockv1.Job{}
+		require.NoError(t, protojson.Unmarshal([]byte(r.stdout), got))
+		requireProto(t, job, got)
+	})
+	t.Run("empty answer", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		h.jobs.GetJobFunc = func(*tockv1.GetJobRequest) (*tockv1.GetJobResponse, error) {
+			return &tockv1.GetJobResponse{}, nil
+		}
+		r := h.run(t, "job", "get", "nightly", "-o", "json")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.NoError(t, protojson.Unmarshal([]byte(r.stdout), &tockv1.Job{}))
+		r = h.run(t, "job", "get", "nightly")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "Name:          -\n")
 	})
 	t.Run("delete", func(t *testing.T) {
 		t.Parallel()
@@ -320,6 +341,14 @@ func TestJobCommands(t *testing.T) {
 		require.Contains(t, r.stdout, "ID:            0190c1de-0000-7000-8000-000000000001\n")
 		require.Contains(t, r.stdout, "State:         PENDING\n")
 		require.Contains(t, r.stdout, "Trigger:       MANUAL\n")
+
+		// As POST /v1/jobs/{name}:trigger does, JSON output is the execution itself.
+		r = h.run(t, "job", "trigger", "nightly", "-o", "json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var e map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &e))
+		require.Equal(t, "EXECUTION_STATE_PENDING", e["state"])
+		require.Equal(t, "TRIGGER_KIND_MANUAL", e["trigger"])
 	})
 	t.Run("trigger without payload", func(t *testing.T) {
 		t.Parallel()

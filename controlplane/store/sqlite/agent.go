@@ -66,22 +66,12 @@ func (s *Store) ListAgents(ctx context.Context) ([]store.Agent, error) {
 	return agents, nil
 }
 
-// SetAgentSession records the replica holding a session with the agent, or ErrNotFound when
-// the agent has no registration.
+// SetAgentSession records the replica holding a session with the agent. An agent without a
+// registration is left alone.
 func (s *Store) SetAgentSession(ctx context.Context, agentID, replica string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		res, err := tx.ExecContext(ctx, `UPDATE agents SET replica = ? WHERE id = ?`, replica, agentID)
-		if err != nil {
-			return interpretError(err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return store.ErrNotFound
-		}
-		return nil
+		_, err := tx.ExecContext(ctx, `UPDATE agents SET replica = ? WHERE id = ?`, replica, agentID)
+		return interpretError(err)
 	})
 	if err != nil {
 		return fmt.Errorf("set session of agent %s: %w", agentID, err)

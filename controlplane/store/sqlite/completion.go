@@ -104,7 +104,7 @@ func (s *Store) ExpireLeases(ctx context.Context, limit int, retry store.RetryPl
 	var lost []store.Execution
 	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		lost = nil
-		rows, err := tx.QueryContext(ctx, `SELECT `+execColumns+` FROM executions
+		rows, err := tx.QueryContext(ctx, `SELECT `+execColumns+` FROM executions INDEXED BY executions_lease
 			WHERE `+liveStates+` AND lease_deadline < ?
 			ORDER BY lease_deadline, id LIMIT ?`, now.UnixMicro(), limit)
 		if err != nil {

@@ -132,7 +132,7 @@ func (s *Store) ClaimExecutions(ctx context.Context, params store.ClaimParams) (
 			args = append(args, h)
 		}
 		args = append(args, params.Limit)
-		rows, err := tx.QueryContext(ctx, `SELECT `+execColumns+` FROM executions
+		rows, err := tx.QueryContext(ctx, `SELECT `+execColumns+` FROM executions INDEXED BY executions_pending
 			WHERE state = 'pending' AND not_before <= ? AND handler IN (`+placeholders(len(params.Handlers))+`)
 			ORDER BY priority DESC, not_before, id LIMIT ?`, args...)
 		if err != nil {
@@ -304,7 +304,7 @@ func (s *Store) CancelRequested(ctx context.Context, agentIDs []string) ([]store
 	for i, id := range agentIDs {
 		args[i] = id
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT id, lease_epoch FROM executions
+	rows, err := s.read.QueryContext(ctx, `SELECT id, lease_epoch FROM executions INDEXED BY executions_agent
 		WHERE `+liveStates+` AND cancel_requested = 1 AND agent_id IN (`+placeholders(len(args))+`)
 		ORDER BY id`, args...)
 	if err != nil {
@@ -327,7 +327,7 @@ func (s *Store) CancelRequested(ctx context.Context, agentIDs []string) ([]store
 
 // InFlight counts live executions per agent.
 func (s *Store) InFlight(ctx context.Context) (map[string]int, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT agent_id, count(*) FROM executions
+	rows, err := s.read.QueryContext(ctx, `SELECT agent_id, count(*) FROM executions INDEXED BY executions_agent
 		WHERE `+liveStates+` GROUP BY agent_id`)
 	if err != nil {
 		return nil, fmt.Errorf("in flight: %w", interpretError(err))

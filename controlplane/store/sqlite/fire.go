@@ -60,7 +60,7 @@ func (s *Store) FireDueJobs(ctx context.Context, params store.FireDueParams) ([]
 
 // dueJobs reads up to limit unpaused jobs due at or before until, earliest first.
 func dueJobs(ctx context.Context, tx *sql.Tx, until time.Time, limit int) ([]store.Job, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs
+	rows, err := tx.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs INDEXED BY jobs_due
 		WHERE paused = 0 AND next_fire_at IS NOT NULL AND next_fire_at <= ?
 		ORDER BY next_fire_at, name LIMIT ?`, until.UnixMicro(), limit)
 	if err != nil {

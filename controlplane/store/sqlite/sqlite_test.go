@@ -136,7 +136,7 @@ func TestConcurrentWriters(t *testing.T) {
 		name                    string
 		stores, workers, rounds int
 	}{
-		{"OneStore", 1, 8, 20},
+		{"OneStore", 1, 8, 12},
 		{"TwoStores", 2, 4, 8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,4 +216,25 @@ func writeRounds(ctx context.Context, st *sqlite.Store, name string, rounds int)
 		}
 	}
 	return nil
+}
+
+// TestPanickingCallback checks that a callback that panics inside a transaction does not keep
+// the write connection.
+func TestPanickingCallback(t *testing.T) {
+	t.Parallel()
+	st := open(t, filepath.Join(t.TempDir(), "tock.db"))
+	ctx := t.Context()
+	_, err := st.CreateJob(ctx, store.Job{Name: "due", Handler: "svc/h", NextFireAt: time.Now().Add(-time.Second)})
+	require.NoError(t, err)
+
+	require.Panics(t, func() {
+		_, _ = st.FireDueJobs(ctx, store.FireDueParams{Limit: 1, Plan: func(store.Job, time.Time) store.FirePlan {
+			panic("plan bug")
+		}})
+	})
+	_, err = st.CreateJob(ctx, store.Job{Name: "after", Handler: "svc/h"})
+	require.NoError(t, err)
+	fires, err := st.ListFires(ctx, store.ListFiresParams{Job: "due"})
+	require.NoError(t, err)
+	require.Empty(t, fires, "the panicking transaction was rolled back")
 }

@@ -69,6 +69,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.clock == nil {
+		o.clock = time.Now
+	}
+	o.readConns = max(1, o.readConns)
+	o.busyTimeout = max(0, o.busyTimeout)
 	if err := checkPath(path); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
@@ -166,16 +171,15 @@ func (s *Store) now() time.Time {
 
 // inTx runs fn in a write transaction and commits it when fn returns nil. now is the clock
 // read after the write lock was taken.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) error) (err error) {
+//
+// fn runs the callers' callbacks (plans, picks); the deferred rollback frees the one write
+// connection even when one of them panics.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return interpretError(err)
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
+	defer func() { _ = tx.Rollback() }() // a no-op after Commit
 	if err := fn(tx, s.now()); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
 import inspect
@@ -10,7 +11,6 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,6 +22,15 @@ from ._gen import handler_pb2 as pb
 from ._handler import _Registered
 
 logger = logging.getLogger("tock")
+
+SHUTTING_DOWN = Failure(
+    message="the service is shutting down",
+    kind="ShuttingDown",
+    retryable=True,
+    # Not CANCELLED: nobody asked for the execution to stop, and it deserves another attempt.
+    cause=Cause.HANDLER,
+)
+"""The outcome of executions the worker refuses or stops because it is shutting down."""
 
 Send = Callable[[pb.ExecuteResponse, bool], None]
 """Queues a message on the execution's stream; the flag says whether it may be dropped."""
@@ -53,7 +62,7 @@ class Execution:
         handler: _Registered | None,
         *,
         send: Send,
-        pool: Executor,
+        pool: concurrent.futures.Executor,
         known_handlers: Sequence[str],
     ) -> None:
         self._loop = asyncio.get_running_loop()
@@ -73,27 +82,35 @@ class Execution:
         self.execution_id = start.execution_id
         # The fields below belong to the loop thread.
         self._cause: Cause | None = None
-        self._retryable_cancel = False
+        self._shutting_down = False
         self._abandon: asyncio.Future[None] = self._loop.create_future()
         self._future: asyncio.Future[Any] | None = None
         self._task: asyncio.Task[Any] | None = None
+        self._queued: concurrent.futures.Future[Any] | None = None
         self._reported = False
 
     # --- control, from the stream (loop thread) ---
 
-    def cancel(
-        self, cause: Cause, reason: str, *, abandon: bool = False, retryable: bool = False
-    ) -> None:
+    def cancel(self, cause: Cause, reason: str, *, abandon: bool = False) -> None:
         """Cancels the execution. With abandon, the Result goes out without waiting for the
         handler to end."""
         if self._cause is None:
             self._cause = cause
-            self._retryable_cancel = retryable
             self._cancellation.set(reason)
             if self._task is not None:
                 self._task.cancel()
+            if self._queued is not None:
+                # Keeps a sync handler that still waits for a thread from ever starting.
+                self._queued.cancel()
         if abandon and not self._abandon.done():
             self._abandon.set_result(None)
+
+    def shut_down(self) -> None:
+        """Cancels the execution because the worker is stopping, and reports it at once as a
+        retryable failure: the execution deserves another attempt elsewhere."""
+        if self._cause is None:
+            self._shutting_down = True
+        self.cancel(Cause.CANCELLED, SHUTTING_DOWN.message, abandon=True)
 
     async def run(self) -> None:
         try:
@@ -104,6 +121,14 @@ class Execution:
             if self._task is not None:
                 self._task.cancel()
             raise
+        except Exception as e:  # A bug in the SDK: still tell the agent.
+            logger.exception("execution %s failed inside the SDK", self.execution_id)
+            outcome = Failure(
+                message=f"the SDK failed to run the handler: {e!r}",
+                kind="InternalError",
+                retryable=True,
+                cause=Cause.PANIC,
+            )
         self._report(outcome)
         if self._task is not None:
             # The handler task was cancelled or is done; wait so that it ends before the
@@ -169,12 +194,7 @@ class Execution:
         try:
             future = self._call(handler, payload)
         except RuntimeError:  # The pool is shut down: the worker is stopping.
-            return Failure(
-                message="the service is shutting down",
-                kind="ShuttingDown",
-                retryable=True,
-                cause=Cause.CANCELLED,
-            )
+            return SHUTTING_DOWN
         timer = None
         if delay is not None:
             timer = self._loop.call_later(delay, self._on_deadline)
@@ -206,17 +226,18 @@ class Execution:
                 _current.set(ctx)
                 return handler.fn(ctx, payload)
 
-            future = self._loop.run_in_executor(
-                self._pool, contextvars.copy_context().run, call_sync
-            )
+            self._queued = self._pool.submit(contextvars.copy_context().run, call_sync)
+            future = asyncio.wrap_future(self._queued, loop=self._loop)
         future.add_done_callback(_retrieve)
         self._future = future
         return future
 
     def _on_deadline(self) -> None:
-        self.cancel(Cause.DEADLINE_EXCEEDED, "deadline exceeded", abandon=True, retryable=True)
+        self.cancel(Cause.DEADLINE_EXCEEDED, "deadline exceeded", abandon=True)
 
     def _cancelled_failure(self) -> Failure:
+        if self._shutting_down:
+            return SHUTTING_DOWN
         if self._cause is Cause.DEADLINE_EXCEEDED:
             return Failure(
                 message="the handler did not finish before its deadline",
@@ -227,7 +248,7 @@ class Execution:
         return Failure(
             message=f"execution cancelled: {self._cancellation.reason}",
             kind="Cancelled",
-            retryable=self._retryable_cancel,
+            retryable=False,
             cause=Cause.CANCELLED,
         )
 

@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 
 from . import _convert as convert
-from ._convert import Cause, Failure
-from ._execution import Execution
+from ._convert import Cause
+from ._execution import SHUTTING_DOWN, Execution
 from ._gen import handler_pb2 as pb
 from ._handler import _Registered
 
@@ -102,10 +102,10 @@ class ExecuteStream:
         """Returns once no execution is running."""
         await self._idle.wait()
 
-    def cancel_all(self, reason: str) -> None:
+    def shut_down(self) -> None:
         """Cancels every running execution and reports it at once, as retryable."""
         for execution in list(self._executions.values()):
-            execution.cancel(Cause.CANCELLED, reason, abandon=True, retryable=True)
+            execution.shut_down()
 
     def end(self) -> None:
         """Ends the stream once every running execution has reported."""
@@ -168,13 +168,7 @@ class ExecuteStream:
             logger.warning("ignoring a second Start for running execution %s", execution_id)
             return
         if self._draining:
-            failure = Failure(
-                message="the service is shutting down",
-                kind="ShuttingDown",
-                retryable=True,
-                cause=Cause.CANCELLED,
-            )
-            self._outbox.send(convert.result_message(execution_id, failure), False)
+            self._outbox.send(convert.result_message(execution_id, SHUTTING_DOWN), False)
             return
         execution = Execution(
             start,

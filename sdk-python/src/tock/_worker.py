@@ -25,6 +25,16 @@ logger = logging.getLogger("tock")
 
 SDK = f"tock-python/{__version__}"
 
+_SERVER_OPTIONS = [
+    # Without SO_REUSEPORT a second service on the same port fails to start instead of
+    # silently sharing it.
+    ("grpc.so_reuseport", 0),
+    # The agent keeps its connection alive with pings (every 10s) that gRPC's default policy
+    # answers with GOAWAY when they come more often than every 5 minutes.
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+]
+
 
 class Worker:
     """Serves handlers to the Tock agent next to this service.
@@ -36,8 +46,9 @@ class Worker:
             await stop.wait()
 
     Shutdown is graceful: new executions are refused, running ones get shutdown_timeout
-    seconds to finish and are then cancelled (reported as retryable cancellations), and the
-    streams end once every result is written.
+    seconds to finish and are then cancelled, and the streams end once every result is
+    written. Refused and cancelled executions are reported as retryable failures of kind
+    ``"ShuttingDown"``, so that they run again elsewhere.
 
     Args:
         handlers: The functions to serve, each decorated with ``@tock.handler``.
@@ -102,9 +113,7 @@ class Worker:
             max_workers=self._max_sync_workers, thread_name_prefix="tock-handler"
         )
         interceptors = [TokenInterceptor(self._token)] if self._token is not None else []
-        # Without SO_REUSEPORT a second service on the same port fails to start instead of
-        # silently sharing the port.
-        server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(interceptors=interceptors, options=_SERVER_OPTIONS)
         pb_grpc.add_HandlerServiceServicer_to_server(_Servicer(self), server)
         try:
             port = server.add_insecure_port(self._listen)
@@ -166,7 +175,7 @@ class Worker:
             for wait in pending:
                 wait.cancel()
         for stream in list(self._streams):
-            stream.cancel_all("the service is shutting down")
+            stream.shut_down()
             stream.end()
         # The streams end by themselves once their results are written; the grace only
         # bounds handlers that ignore cancellation.
