@@ -74,7 +74,7 @@ lint: tools $(VENV)/.installed ## buf lint and format, go vet, gofmt, staticchec
 	staticcheck ./...
 	$(VENV)/bin/ruff check sdk-python examples/python
 	$(VENV)/bin/ruff format --check sdk-python examples/python
-	$(VENV)/bin/mypy sdk-python/src
+	$(VENV)/bin/mypy --config-file sdk-python/pyproject.toml sdk-python/src
 
 .PHONY: clean
 clean: ## remove build output and local data

@@ -9,6 +9,7 @@ import (
 
 	agentv1 "github.com/tockhq/tock/proto/tock/agent/v1"
 	handlerv1 "github.com/tockhq/tock/proto/tock/handler/v1"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -39,6 +40,7 @@ type execution struct {
 	start   time.Time
 	gen     uint64      // the Execute stream the Start went out on
 	timer   *time.Timer // fires at deadline + grace; nil without a deadline
+	span    trace.Span  // the agent's span for the execution
 	// shutdownCancel is set when the drain cancelled the execution: its CANCELLED result is
 	// reported as a retryable failure, so the execution runs again elsewhere.
 	shutdownCancel bool
@@ -127,6 +129,7 @@ func (a *Agent) startLocked(asg *agentv1.Assignment, now time.Time) {
 		handler: asg.GetHandler(),
 		start:   now,
 		gen:     a.svc.gen,
+		span:    startSpan(asg),
 	}
 	a.running[ex.id] = ex
 	a.svc.out.push(startRequest(asg))
@@ -271,6 +274,7 @@ func (a *Agent) completeLocked(ex *execution, r *agentv1.Result, now time.Time) 
 	r.LeaseEpoch = ex.epoch
 	r.StartTime = timestamppb.New(ex.start)
 	r.FinishTime = timestamppb.New(now)
+	endSpan(ex.span, r)
 	a.results.add(r)
 	a.log.Debug("execution finished", "execution_id", ex.id, "lease_epoch", ex.epoch,
 		"handler", ex.handler, "outcome", r.GetOutcome().String(), "duration", now.Sub(ex.start))

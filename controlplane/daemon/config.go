@@ -3,11 +3,8 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -17,8 +14,8 @@ type Config struct {
 	Dev bool
 	// DataDir holds the embedded SQLite database. Default ".tock".
 	DataDir string
-	// Store is the database: "sqlite:///path/to/file.db" (or a bare path). Default: SQLite in
-	// DataDir.
+	// Store is the database: "sqlite:///path/to/file.db" (or a bare path), or a PostgreSQL
+	// ("postgres://…") or CockroachDB ("cockroach://…") URL. Default: SQLite in DataDir.
 	Store string
 	// GRPCAddr is where the gRPC API listens. Default 127.0.0.1:7400.
 	GRPCAddr string
@@ -53,51 +50,6 @@ func defaultReplicaID() string {
 		host = "tockd"
 	}
 	return host + "-" + strconv.Itoa(os.Getpid())
-}
-
-// storeTarget is a parsed --store value.
-type storeTarget struct {
-	// kind is "sqlite".
-	kind string
-	// path is the SQLite file.
-	path string
-}
-
-// parseStore reads --store. An empty value means SQLite in dataDir.
-func parseStore(raw, dataDir string) (storeTarget, error) {
-	if raw == "" {
-		return storeTarget{kind: "sqlite", path: filepath.Join(dataDir, "tock.db")}, nil
-	}
-	if !strings.Contains(raw, "://") {
-		return storeTarget{kind: "sqlite", path: raw}, nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return storeTarget{}, fmt.Errorf("--store %q is not a URL: %w", redact(raw), err)
-	}
-	switch u.Scheme {
-	case "sqlite", "file":
-		path := u.Path
-		if u.Host != "" && u.Host != "localhost" {
-			// sqlite://relative/path.db
-			path = u.Host + u.Path
-		}
-		if path == "" {
-			return storeTarget{}, fmt.Errorf("--store %q names no file; use sqlite:///path/to/tock.db", raw)
-		}
-		return storeTarget{kind: "sqlite", path: path}, nil
-	default:
-		return storeTarget{}, fmt.Errorf("--store scheme %q is not supported; use sqlite:///path/to/tock.db", u.Scheme)
-	}
-}
-
-// redact hides a password in a connection URL, for error messages and logs.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	return u.Redacted()
 }
 
 func newLogger(format, level string, dev bool) (*slog.Logger, error) {

@@ -7,8 +7,6 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
-
-	"github.com/tockhq/tock/controlplane/store/sqlite"
 )
 
 // Main runs tockd with args (without the program name) and returns the exit code.
@@ -48,7 +46,7 @@ func newRootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	flags := root.PersistentFlags()
 	flags.StringVar(&cfg.DataDir, "data-dir", DefaultDataDir, "directory for the embedded SQLite database")
-	flags.StringVar(&cfg.Store, "store", "", "database URL: sqlite:///path/to/tock.db (default: SQLite in --data-dir)")
+	flags.StringVar(&cfg.Store, "store", "", "database: sqlite:///path/to/tock.db, postgres://… or cockroach://… (default: SQLite in --data-dir)")
 	flags.StringVar(&cfg.GRPCAddr, "grpc-addr", DefaultGRPCAddr, "gRPC API listen address")
 	flags.StringVar(&cfg.HTTPAddr, "http-addr", DefaultHTTPAddr, "HTTP listen address for REST (/v1), /metrics and /healthz")
 	flags.StringVar(&cfg.ReplicaID, "replica-id", "", "this replica's id (default: host name and process id)")
@@ -78,12 +76,11 @@ func newRootCommand() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			st, err := sqlite.Open(cmd.Context(), target.path)
-			if err != nil {
-				return err
+			if err := migrateStore(cmd.Context(), target); err != nil {
+				return fmt.Errorf("migrate %s: %w", target, err)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied to", target.path)
-			return st.Close()
+			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied to", target)
+			return nil
 		},
 	}
 	root.AddCommand(dev, migrate)

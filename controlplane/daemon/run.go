@@ -23,7 +23,6 @@ import (
 	"github.com/tockhq/tock/controlplane/dispatch"
 	"github.com/tockhq/tock/controlplane/scheduler"
 	"github.com/tockhq/tock/controlplane/store"
-	"github.com/tockhq/tock/controlplane/store/sqlite"
 )
 
 // Run runs a tockd replica (and, in dev mode, its agent) until ctx is done, then stops
@@ -44,12 +43,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return usageError{err}
 	}
-	st, err := sqlite.Open(ctx, target.path)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st, err := openStore(ctx, target, reg)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return fmt.Errorf("open store %s: %w", target, err)
 	}
 	defer st.Close()
-	log.Info("store opened", "kind", target.kind, "path", target.path)
+	log.Info("store opened", "store", target.String())
 
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
@@ -60,9 +61,6 @@ func Run(ctx context.Context, cfg Config) error {
 		grpcLis.Close()
 		return fmt.Errorf("listen for HTTP on %s (use --http-addr): %w", cfg.HTTPAddr, err)
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	disp := dispatch.New(dispatch.Config{ReplicaID: cfg.ReplicaID, Registerer: reg, Logger: log}, st, discovery.NewBuiltin(st))
 	sched := scheduler.New(scheduler.Config{Logger: log}, st, disp.OnFires)

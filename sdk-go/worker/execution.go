@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -43,9 +44,9 @@ type execKey struct{}
 // execution is one running handler invocation.
 type execution struct {
 	info     Execution
-	out      *sendQueue            // the stream's outgoing messages
+	out      *sendQueue              // the stream's outgoing messages
 	cancel   context.CancelCauseFunc // cancels the handler's context with a cause
-	finished atomic.Bool           // set once the result is built; later progress is dropped
+	finished atomic.Bool             // set once the result is built; later progress is dropped
 }
 
 // ExecutionFromContext returns the execution a handler's context belongs to. The second result
@@ -75,7 +76,7 @@ func Progress(ctx context.Context, fraction float64, msg string) {
 		return
 	}
 	switch {
-	case fraction < 0 || fraction != fraction: // NaN counts as no progress
+	case fraction < 0 || math.IsNaN(fraction):
 		fraction = 0
 	case fraction > 1:
 		fraction = 1

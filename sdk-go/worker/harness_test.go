@@ -51,6 +51,13 @@ func serve(t *testing.T, opts worker.Options, register func(*worker.Worker)) *ha
 	require.NoError(t, err)
 
 	h := &harness{t: t, w: w, client: handlerv1.NewHandlerServiceClient(conn), stop: stop, served: served}
+	// Wait until the worker answers, so that tests start against a serving worker.
+	readyCtx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	_, err = h.client.ListHandlers(readyCtx, &handlerv1.ListHandlersRequest{}, grpc.WaitForReady(true))
+	if opts.Token == "" {
+		require.NoError(t, err)
+	}
 	t.Cleanup(func() {
 		_ = conn.Close()
 		stop()
@@ -73,7 +80,7 @@ type execStream struct {
 
 func (h *harness) open(ctx context.Context) *execStream {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, waitFor)
+	ctx, cancel := context.WithCancel(ctx)
 	s, err := h.client.Execute(ctx)
 	require.NoError(h.t, err)
 	es := &execStream{t: h.t, s: s, cancel: cancel}

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	handlerv1 "github.com/tockhq/tock/proto/tock/handler/v1"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // errStreamClosed is the cause given to handler contexts when their Execute stream ends.
@@ -172,13 +173,14 @@ func (s *stream) start(m *handlerv1.Start) {
 		release = func() { cancelDeadline(); cancel(nil) }
 	}
 	ctx = context.WithValue(ctx, execKey{}, ex)
+	ctx, span := startSpan(ctx, info, m.GetTraceContext())
 	s.execs[info.ID] = ex
 	s.handlers.Add(1)
-	go s.run(ctx, ex, fn, m.GetPayload(), release)
+	go s.run(ctx, ex, fn, m.GetPayload(), span, release)
 }
 
 // run calls the handler and queues its result.
-func (s *stream) run(ctx context.Context, ex *execution, fn HandlerFunc, payload []byte, release func()) {
+func (s *stream) run(ctx context.Context, ex *execution, fn HandlerFunc, payload []byte, span trace.Span, release func()) {
 	defer s.handlers.Done()
 	defer s.w.finished()
 	out, err := invoke(ctx, fn, payload)
@@ -195,6 +197,7 @@ func (s *stream) run(ctx context.Context, ex *execution, fn HandlerFunc, payload
 		}
 	}
 	ex.finished.Store(true)
+	endSpan(span, err)
 	release()
 
 	s.mu.Lock()

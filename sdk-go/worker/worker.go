@@ -183,6 +183,7 @@ func (w *Worker) Serve(ctx context.Context, lis net.Listener) error {
 	w.mu.Lock()
 	if w.served {
 		w.mu.Unlock()
+		_ = lis.Close()
 		return errors.New("worker: Serve called more than once")
 	}
 	w.served = true

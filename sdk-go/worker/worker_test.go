@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	handlerv1 "github.com/tockhq/tock/proto/tock/handler/v1"
 	"github.com/tockhq/tock/sdk-go/worker"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -481,4 +482,20 @@ func TestListenErrors(t *testing.T) {
 	}()
 	_, err = worker.Listen("unix://" + path)
 	require.ErrorContains(t, err, "another process")
+}
+
+func TestTraceContextReachesHandler(t *testing.T) {
+	t.Parallel()
+	h := serve(t, worker.Options{}, func(w *worker.Worker) {
+		w.Handle("trace", func(ctx context.Context, _ []byte) ([]byte, error) {
+			return []byte(trace.SpanContextFromContext(ctx).TraceID().String()), nil
+		})
+	})
+	es := h.open(context.Background())
+	es.start(&handlerv1.Start{
+		ExecutionId:  "tr1",
+		Handler:      "trace",
+		TraceContext: map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+	})
+	require.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", string(es.result().GetOutput().GetData()))
 }
