@@ -83,9 +83,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	httpSrv := &http.Server{Handler: httpMux(gateway, reg, st), ReadHeaderTimeout: 10 * time.Second}
 
-	runCtx, stopAll := context.WithCancel(ctx)
-	defer stopAll()
-	g, gctx := errgroup.WithContext(runCtx)
+	// The servers, scheduler and dispatcher run until the development agent has drained, so
+	// that the results it delivers while draining are still recorded; they get a context of
+	// their own rather than ctx.
+	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServices()
+	g, gctx := errgroup.WithContext(svcCtx)
 	g.Go(func() error {
 		if err := grpcSrv.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serve gRPC: %w", err)
@@ -98,13 +101,26 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return nil
 	})
-	sched.Start(gctx)
-	disp.Start(gctx)
+	sched.Start(svcCtx)
+	disp.Start(svcCtx)
 
+	// stopCtx ends on a signal or when a server fails.
+	stopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		<-gctx.Done()
+		stop()
+	}()
 	agentDone := make(chan error, 1)
 	if cfg.Dev {
-		if err := startDevAgent(gctx, cfg, log, grpcLis.Addr().String(), agentDone); err != nil {
-			stopAll()
+		if err := startDevAgent(stopCtx, cfg, log, grpcLis.Addr().String(), agentDone); err != nil {
+			stop()
+			stopServices()
+			disp.Stop()
+			sched.Stop()
+			grpcSrv.Stop()
+			_ = httpSrv.Close()
+			_ = g.Wait()
 			return err
 		}
 	} else {
@@ -113,9 +129,8 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("tockd started", "replica", cfg.ReplicaID, "grpc", grpcLis.Addr().String(),
 		"http", "http://"+httpLis.Addr().String(), "dev", cfg.Dev)
 
-	<-gctx.Done()
+	<-stopCtx.Done()
 	log.Info("tockd stopping")
-	// The development agent drains first, while the dispatcher can still record its results.
 	if err := <-agentDone; err != nil {
 		log.Warn("development agent", "err", err)
 	}
@@ -134,6 +149,7 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-shutdownCtx.Done():
 		grpcSrv.Stop()
 	}
+	stopServices()
 	if err := g.Wait(); err != nil {
 		return err
 	}

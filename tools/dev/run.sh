@@ -16,8 +16,11 @@ cleanup() {
 	trap - INT TERM EXIT
 	echo
 	echo "stopping..."
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	wait "${pids[@]}" 2>/dev/null || true
+	# tockd first, so that its agent drains while the example service still answers.
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		kill -TERM "${pids[i]}" 2>/dev/null || true
+		wait "${pids[i]}" 2>/dev/null || true
+	done
 	echo "stopped; logs are in .tock/"
 }
 trap cleanup INT TERM EXIT
