@@ -117,6 +117,10 @@ const (
 	TriggerKind_TRIGGER_KIND_MANUAL TriggerKind = 2
 	// A retry of a failed or lost attempt.
 	TriggerKind_TRIGGER_KIND_RETRY TriggerKind = 3
+	// The jobs it depends on succeeded.
+	TriggerKind_TRIGGER_KIND_DEPENDENCY TriggerKind = 4
+	// A backfill of a past range.
+	TriggerKind_TRIGGER_KIND_BACKFILL TriggerKind = 5
 )
 
 // Enum value maps for TriggerKind.
@@ -126,12 +130,16 @@ var (
 		1: "TRIGGER_KIND_SCHEDULE",
 		2: "TRIGGER_KIND_MANUAL",
 		3: "TRIGGER_KIND_RETRY",
+		4: "TRIGGER_KIND_DEPENDENCY",
+		5: "TRIGGER_KIND_BACKFILL",
 	}
 	TriggerKind_value = map[string]int32{
 		"TRIGGER_KIND_UNSPECIFIED": 0,
 		"TRIGGER_KIND_SCHEDULE":    1,
 		"TRIGGER_KIND_MANUAL":      2,
 		"TRIGGER_KIND_RETRY":       3,
+		"TRIGGER_KIND_DEPENDENCY":  4,
+		"TRIGGER_KIND_BACKFILL":    5,
 	}
 )
 
@@ -200,9 +208,17 @@ type Execution struct {
 	// The id of the execution this one retries, for attempts after the first.
 	RetryOf string `protobuf:"bytes,16,opt,name=retry_of,json=retryOf,proto3" json:"retry_of,omitempty"`
 	// The earliest time it may be dispatched (retries wait for their backoff).
-	NotBefore     *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NotBefore *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	// The shard this execution handles when its job is sharded, from 0.
+	ShardIndex int32 `protobuf:"varint,18,opt,name=shard_index,json=shardIndex,proto3" json:"shard_index,omitempty"`
+	// The number of shards when its job is sharded; 0 when it is not.
+	ShardTotal int32 `protobuf:"varint,19,opt,name=shard_total,json=shardTotal,proto3" json:"shard_total,omitempty"`
+	// The latest progress its handler reported.
+	Progress *ExecutionProgress `protobuf:"bytes,20,opt,name=progress,proto3" json:"progress,omitempty"`
+	// For an execution started because the jobs it depends on succeeded: their executions.
+	UpstreamExecutionIds []string `protobuf:"bytes,21,rep,name=upstream_execution_ids,json=upstreamExecutionIds,proto3" json:"upstream_execution_ids,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Execution) Reset() {
@@ -354,6 +370,171 @@ func (x *Execution) GetNotBefore() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Execution) GetShardIndex() int32 {
+	if x != nil {
+		return x.ShardIndex
+	}
+	return 0
+}
+
+func (x *Execution) GetShardTotal() int32 {
+	if x != nil {
+		return x.ShardTotal
+	}
+	return 0
+}
+
+func (x *Execution) GetProgress() *ExecutionProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+func (x *Execution) GetUpstreamExecutionIds() []string {
+	if x != nil {
+		return x.UpstreamExecutionIds
+	}
+	return nil
+}
+
+// ExecutionProgress is how far a running execution has come, as its handler reported.
+type ExecutionProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The fraction done, from 0 to 1.
+	Fraction float64 `protobuf:"fixed64,1,opt,name=fraction,proto3" json:"fraction,omitempty"`
+	// A short status message.
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// When the handler reported it.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutionProgress) Reset() {
+	*x = ExecutionProgress{}
+	mi := &file_tock_v1_execution_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionProgress) ProtoMessage() {}
+
+func (x *ExecutionProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_execution_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionProgress.ProtoReflect.Descriptor instead.
+func (*ExecutionProgress) Descriptor() ([]byte, []int) {
+	return file_tock_v1_execution_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExecutionProgress) GetFraction() float64 {
+	if x != nil {
+		return x.Fraction
+	}
+	return 0
+}
+
+func (x *ExecutionProgress) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ExecutionProgress) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+// ExecutionLog is one log line a handler wrote.
+type ExecutionLog struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the line was written.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// The severity, such as "INFO".
+	Level string `protobuf:"bytes,2,opt,name=level,proto3" json:"level,omitempty"`
+	// The text.
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The attempt's lease epoch when the line was written.
+	LeaseEpoch    int64 `protobuf:"varint,4,opt,name=lease_epoch,json=leaseEpoch,proto3" json:"lease_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutionLog) Reset() {
+	*x = ExecutionLog{}
+	mi := &file_tock_v1_execution_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionLog) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionLog) ProtoMessage() {}
+
+func (x *ExecutionLog) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_execution_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionLog.ProtoReflect.Descriptor instead.
+func (*ExecutionLog) Descriptor() ([]byte, []int) {
+	return file_tock_v1_execution_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExecutionLog) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *ExecutionLog) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *ExecutionLog) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ExecutionLog) GetLeaseEpoch() int64 {
+	if x != nil {
+		return x.LeaseEpoch
+	}
+	return 0
+}
+
 // ExecutionError describes why an execution did not succeed.
 type ExecutionError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -369,7 +550,7 @@ type ExecutionError struct {
 
 func (x *ExecutionError) Reset() {
 	*x = ExecutionError{}
-	mi := &file_tock_v1_execution_proto_msgTypes[1]
+	mi := &file_tock_v1_execution_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +562,7 @@ func (x *ExecutionError) String() string {
 func (*ExecutionError) ProtoMessage() {}
 
 func (x *ExecutionError) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_execution_proto_msgTypes[1]
+	mi := &file_tock_v1_execution_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +575,7 @@ func (x *ExecutionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionError.ProtoReflect.Descriptor instead.
 func (*ExecutionError) Descriptor() ([]byte, []int) {
-	return file_tock_v1_execution_proto_rawDescGZIP(), []int{1}
+	return file_tock_v1_execution_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExecutionError) GetMessage() string {
@@ -429,7 +610,7 @@ type GetExecutionRequest struct {
 
 func (x *GetExecutionRequest) Reset() {
 	*x = GetExecutionRequest{}
-	mi := &file_tock_v1_execution_proto_msgTypes[2]
+	mi := &file_tock_v1_execution_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +622,7 @@ func (x *GetExecutionRequest) String() string {
 func (*GetExecutionRequest) ProtoMessage() {}
 
 func (x *GetExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_execution_proto_msgTypes[2]
+	mi := &file_tock_v1_execution_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +635,7 @@ func (x *GetExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionRequest.ProtoReflect.Descriptor instead.
 func (*GetExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_execution_proto_rawDescGZIP(), []int{2}
+	return file_tock_v1_execution_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetExecutionRequest) GetId() string {
@@ -475,7 +656,7 @@ type GetExecutionResponse struct {
 
 func (x *GetExecutionResponse) Reset() {
 	*x = GetExecutionResponse{}
-	mi := &file_tock_v1_execution_proto_msgTypes[3]
+	mi := &file_tock_v1_execution_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +668,7 @@ func (x *GetExecutionResponse) String() string {
 func (*GetExecutionResponse) ProtoMessage() {}
 
 func (x *GetExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_execution_proto_msgTypes[3]
+	mi := &file_tock_v1_execution_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +681,7 @@ func (x *GetExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionResponse.ProtoReflect.Descriptor instead.
 func (*GetExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_execution_proto_rawDescGZIP(), []int{3}
+	return file_tock_v1_execution_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetExecutionResponse) GetExecution() *Execution {
@@ -527,7 +708,7 @@ type ListExecutionsRequest struct {
 
 func (x *ListExecutionsRequest) Reset() {
 	*x = ListExecutionsRequest{}
-	mi := &file_tock_v1_execution_proto_msgTypes[4]
+	mi := &file_tock_v1_execution_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +720,7 @@ func (x *ListExecutionsRequest) String() string {
 func (*ListExecutionsRequest) ProtoMessage() {}
 
 func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_execution_proto_msgTypes[4]
+	mi := &file_tock_v1_execution_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +733,7 @@ func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutionsRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_execution_proto_rawDescGZIP(), []int{4}
+	return file_tock_v1_execution_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListExecutionsRequest) GetJob() string {
@@ -596,7 +777,7 @@ type ListExecutionsResponse struct {
 
 func (x *ListExecutionsResponse) Reset() {
 	*x = ListExecutionsResponse{}
-	mi := &file_tock_v1_execution_proto_msgTypes[5]
+	mi := &file_tock_v1_execution_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +789,7 @@ func (x *ListExecutionsResponse) String() string {
 func (*ListExecutionsResponse) ProtoMessage() {}
 
 func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_execution_proto_msgTypes[5]
+	mi := &file_tock_v1_execution_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +802,7 @@ func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutionsResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_execution_proto_rawDescGZIP(), []int{5}
+	return file_tock_v1_execution_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListExecutionsResponse) GetExecutions() []*Execution {
@@ -651,7 +832,7 @@ type CancelExecutionRequest struct {
 
 func (x *CancelExecutionRequest) Reset() {
 	*x = CancelExecutionRequest{}
-	mi := &file_tock_v1_execution_proto_msgTypes[6]
+	mi := &file_tock_v1_execution_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +844,7 @@ func (x *CancelExecutionRequest) String() string {
 func (*CancelExecutionRequest) ProtoMessage() {}
 
 func (x *CancelExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_execution_proto_msgTypes[6]
+	mi := &file_tock_v1_execution_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +857,7 @@ func (x *CancelExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelExecutionRequest.ProtoReflect.Descriptor instead.
 func (*CancelExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_execution_proto_rawDescGZIP(), []int{6}
+	return file_tock_v1_execution_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CancelExecutionRequest) GetId() string {
@@ -704,7 +885,7 @@ type CancelExecutionResponse struct {
 
 func (x *CancelExecutionResponse) Reset() {
 	*x = CancelExecutionResponse{}
-	mi := &file_tock_v1_execution_proto_msgTypes[7]
+	mi := &file_tock_v1_execution_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +897,7 @@ func (x *CancelExecutionResponse) String() string {
 func (*CancelExecutionResponse) ProtoMessage() {}
 
 func (x *CancelExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_execution_proto_msgTypes[7]
+	mi := &file_tock_v1_execution_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +910,7 @@ func (x *CancelExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelExecutionResponse.ProtoReflect.Descriptor instead.
 func (*CancelExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_execution_proto_rawDescGZIP(), []int{7}
+	return file_tock_v1_execution_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CancelExecutionResponse) GetExecution() *Execution {
@@ -739,11 +920,130 @@ func (x *CancelExecutionResponse) GetExecution() *Execution {
 	return nil
 }
 
+// ListExecutionLogsRequest asks for a page of an execution's log lines.
+type ListExecutionLogsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The execution's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The most lines to return, from 1 to 1000; default 100.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page; empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExecutionLogsRequest) Reset() {
+	*x = ListExecutionLogsRequest{}
+	mi := &file_tock_v1_execution_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExecutionLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExecutionLogsRequest) ProtoMessage() {}
+
+func (x *ListExecutionLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_execution_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExecutionLogsRequest.ProtoReflect.Descriptor instead.
+func (*ListExecutionLogsRequest) Descriptor() ([]byte, []int) {
+	return file_tock_v1_execution_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListExecutionLogsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ListExecutionLogsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListExecutionLogsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListExecutionLogsResponse is a page of log lines.
+type ListExecutionLogsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lines, oldest first.
+	Logs []*ExecutionLog `protobuf:"bytes,1,rep,name=logs,proto3" json:"logs,omitempty"`
+	// The token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExecutionLogsResponse) Reset() {
+	*x = ListExecutionLogsResponse{}
+	mi := &file_tock_v1_execution_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExecutionLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExecutionLogsResponse) ProtoMessage() {}
+
+func (x *ListExecutionLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_execution_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExecutionLogsResponse.ProtoReflect.Descriptor instead.
+func (*ListExecutionLogsResponse) Descriptor() ([]byte, []int) {
+	return file_tock_v1_execution_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListExecutionLogsResponse) GetLogs() []*ExecutionLog {
+	if x != nil {
+		return x.Logs
+	}
+	return nil
+}
+
+func (x *ListExecutionLogsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_tock_v1_execution_proto protoreflect.FileDescriptor
 
 const file_tock_v1_execution_proto_rawDesc = "" +
 	"\n" +
-	"\x17tock/v1/execution.proto\x12\atock.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x05\n" +
+	"\x17tock/v1/execution.proto\x12\atock.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x06\n" +
 	"\tExecution\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03job\x18\x02 \x01(\tR\x03job\x12-\n" +
@@ -767,7 +1067,24 @@ const file_tock_v1_execution_proto_rawDesc = "" +
 	"\ahandler\x18\x0f \x01(\tR\ahandler\x12\x19\n" +
 	"\bretry_of\x18\x10 \x01(\tR\aretryOf\x129\n" +
 	"\n" +
-	"not_before\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\"\\\n" +
+	"not_before\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x12\x1f\n" +
+	"\vshard_index\x18\x12 \x01(\x05R\n" +
+	"shardIndex\x12\x1f\n" +
+	"\vshard_total\x18\x13 \x01(\x05R\n" +
+	"shardTotal\x126\n" +
+	"\bprogress\x18\x14 \x01(\v2\x1a.tock.v1.ExecutionProgressR\bprogress\x124\n" +
+	"\x16upstream_execution_ids\x18\x15 \x03(\tR\x14upstreamExecutionIds\"\x86\x01\n" +
+	"\x11ExecutionProgress\x12\x1a\n" +
+	"\bfraction\x18\x01 \x01(\x01R\bfraction\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12;\n" +
+	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"\x8f\x01\n" +
+	"\fExecutionLog\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
+	"\x05level\x18\x02 \x01(\tR\x05level\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1f\n" +
+	"\vlease_epoch\x18\x04 \x01(\x03R\n" +
+	"leaseEpoch\"\\\n" +
 	"\x0eExecutionError\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1c\n" +
@@ -791,7 +1108,15 @@ const file_tock_v1_execution_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"K\n" +
 	"\x17CancelExecutionResponse\x120\n" +
-	"\texecution\x18\x01 \x01(\v2\x12.tock.v1.ExecutionR\texecution*\x9c\x02\n" +
+	"\texecution\x18\x01 \x01(\v2\x12.tock.v1.ExecutionR\texecution\"f\n" +
+	"\x18ListExecutionLogsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"n\n" +
+	"\x19ListExecutionLogsResponse\x12)\n" +
+	"\x04logs\x18\x01 \x03(\v2\x15.tock.v1.ExecutionLogR\x04logs\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x9c\x02\n" +
 	"\x0eExecutionState\x12\x1f\n" +
 	"\x1bEXECUTION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17EXECUTION_STATE_PENDING\x10\x01\x12\x1c\n" +
@@ -801,16 +1126,19 @@ const file_tock_v1_execution_proto_rawDesc = "" +
 	"\x16EXECUTION_STATE_FAILED\x10\x05\x12\x1d\n" +
 	"\x19EXECUTION_STATE_TIMED_OUT\x10\x06\x12\x1d\n" +
 	"\x19EXECUTION_STATE_CANCELLED\x10\a\x12\x18\n" +
-	"\x14EXECUTION_STATE_LOST\x10\b*w\n" +
+	"\x14EXECUTION_STATE_LOST\x10\b*\xaf\x01\n" +
 	"\vTriggerKind\x12\x1c\n" +
 	"\x18TRIGGER_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TRIGGER_KIND_SCHEDULE\x10\x01\x12\x17\n" +
 	"\x13TRIGGER_KIND_MANUAL\x10\x02\x12\x16\n" +
-	"\x12TRIGGER_KIND_RETRY\x10\x032\x88\x02\n" +
+	"\x12TRIGGER_KIND_RETRY\x10\x03\x12\x1b\n" +
+	"\x17TRIGGER_KIND_DEPENDENCY\x10\x04\x12\x19\n" +
+	"\x15TRIGGER_KIND_BACKFILL\x10\x052\xe4\x02\n" +
 	"\x10ExecutionService\x12K\n" +
 	"\fGetExecution\x12\x1c.tock.v1.GetExecutionRequest\x1a\x1d.tock.v1.GetExecutionResponse\x12Q\n" +
 	"\x0eListExecutions\x12\x1e.tock.v1.ListExecutionsRequest\x1a\x1f.tock.v1.ListExecutionsResponse\x12T\n" +
-	"\x0fCancelExecution\x12\x1f.tock.v1.CancelExecutionRequest\x1a .tock.v1.CancelExecutionResponseB-Z+github.com/tockhq/tock/proto/tock/v1;tockv1b\x06proto3"
+	"\x0fCancelExecution\x12\x1f.tock.v1.CancelExecutionRequest\x1a .tock.v1.CancelExecutionResponse\x12Z\n" +
+	"\x11ListExecutionLogs\x12!.tock.v1.ListExecutionLogsRequest\x1a\".tock.v1.ListExecutionLogsResponseB-Z+github.com/tockhq/tock/proto/tock/v1;tockv1b\x06proto3"
 
 var (
 	file_tock_v1_execution_proto_rawDescOnce sync.Once
@@ -825,46 +1153,56 @@ func file_tock_v1_execution_proto_rawDescGZIP() []byte {
 }
 
 var file_tock_v1_execution_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tock_v1_execution_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_tock_v1_execution_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_tock_v1_execution_proto_goTypes = []any{
-	(ExecutionState)(0),             // 0: tock.v1.ExecutionState
-	(TriggerKind)(0),                // 1: tock.v1.TriggerKind
-	(*Execution)(nil),               // 2: tock.v1.Execution
-	(*ExecutionError)(nil),          // 3: tock.v1.ExecutionError
-	(*GetExecutionRequest)(nil),     // 4: tock.v1.GetExecutionRequest
-	(*GetExecutionResponse)(nil),    // 5: tock.v1.GetExecutionResponse
-	(*ListExecutionsRequest)(nil),   // 6: tock.v1.ListExecutionsRequest
-	(*ListExecutionsResponse)(nil),  // 7: tock.v1.ListExecutionsResponse
-	(*CancelExecutionRequest)(nil),  // 8: tock.v1.CancelExecutionRequest
-	(*CancelExecutionResponse)(nil), // 9: tock.v1.CancelExecutionResponse
-	(*timestamppb.Timestamp)(nil),   // 10: google.protobuf.Timestamp
-	(*structpb.Value)(nil),          // 11: google.protobuf.Value
+	(ExecutionState)(0),               // 0: tock.v1.ExecutionState
+	(TriggerKind)(0),                  // 1: tock.v1.TriggerKind
+	(*Execution)(nil),                 // 2: tock.v1.Execution
+	(*ExecutionProgress)(nil),         // 3: tock.v1.ExecutionProgress
+	(*ExecutionLog)(nil),              // 4: tock.v1.ExecutionLog
+	(*ExecutionError)(nil),            // 5: tock.v1.ExecutionError
+	(*GetExecutionRequest)(nil),       // 6: tock.v1.GetExecutionRequest
+	(*GetExecutionResponse)(nil),      // 7: tock.v1.GetExecutionResponse
+	(*ListExecutionsRequest)(nil),     // 8: tock.v1.ListExecutionsRequest
+	(*ListExecutionsResponse)(nil),    // 9: tock.v1.ListExecutionsResponse
+	(*CancelExecutionRequest)(nil),    // 10: tock.v1.CancelExecutionRequest
+	(*CancelExecutionResponse)(nil),   // 11: tock.v1.CancelExecutionResponse
+	(*ListExecutionLogsRequest)(nil),  // 12: tock.v1.ListExecutionLogsRequest
+	(*ListExecutionLogsResponse)(nil), // 13: tock.v1.ListExecutionLogsResponse
+	(*timestamppb.Timestamp)(nil),     // 14: google.protobuf.Timestamp
+	(*structpb.Value)(nil),            // 15: google.protobuf.Value
 }
 var file_tock_v1_execution_proto_depIdxs = []int32{
 	0,  // 0: tock.v1.Execution.state:type_name -> tock.v1.ExecutionState
-	10, // 1: tock.v1.Execution.nominal_time:type_name -> google.protobuf.Timestamp
-	11, // 2: tock.v1.Execution.result:type_name -> google.protobuf.Value
-	3,  // 3: tock.v1.Execution.error:type_name -> tock.v1.ExecutionError
+	14, // 1: tock.v1.Execution.nominal_time:type_name -> google.protobuf.Timestamp
+	15, // 2: tock.v1.Execution.result:type_name -> google.protobuf.Value
+	5,  // 3: tock.v1.Execution.error:type_name -> tock.v1.ExecutionError
 	1,  // 4: tock.v1.Execution.trigger:type_name -> tock.v1.TriggerKind
-	10, // 5: tock.v1.Execution.create_time:type_name -> google.protobuf.Timestamp
-	10, // 6: tock.v1.Execution.start_time:type_name -> google.protobuf.Timestamp
-	10, // 7: tock.v1.Execution.finish_time:type_name -> google.protobuf.Timestamp
-	10, // 8: tock.v1.Execution.not_before:type_name -> google.protobuf.Timestamp
-	2,  // 9: tock.v1.GetExecutionResponse.execution:type_name -> tock.v1.Execution
-	0,  // 10: tock.v1.ListExecutionsRequest.state:type_name -> tock.v1.ExecutionState
-	2,  // 11: tock.v1.ListExecutionsResponse.executions:type_name -> tock.v1.Execution
-	2,  // 12: tock.v1.CancelExecutionResponse.execution:type_name -> tock.v1.Execution
-	4,  // 13: tock.v1.ExecutionService.GetExecution:input_type -> tock.v1.GetExecutionRequest
-	6,  // 14: tock.v1.ExecutionService.ListExecutions:input_type -> tock.v1.ListExecutionsRequest
-	8,  // 15: tock.v1.ExecutionService.CancelExecution:input_type -> tock.v1.CancelExecutionRequest
-	5,  // 16: tock.v1.ExecutionService.GetExecution:output_type -> tock.v1.GetExecutionResponse
-	7,  // 17: tock.v1.ExecutionService.ListExecutions:output_type -> tock.v1.ListExecutionsResponse
-	9,  // 18: tock.v1.ExecutionService.CancelExecution:output_type -> tock.v1.CancelExecutionResponse
-	16, // [16:19] is the sub-list for method output_type
-	13, // [13:16] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	14, // 5: tock.v1.Execution.create_time:type_name -> google.protobuf.Timestamp
+	14, // 6: tock.v1.Execution.start_time:type_name -> google.protobuf.Timestamp
+	14, // 7: tock.v1.Execution.finish_time:type_name -> google.protobuf.Timestamp
+	14, // 8: tock.v1.Execution.not_before:type_name -> google.protobuf.Timestamp
+	3,  // 9: tock.v1.Execution.progress:type_name -> tock.v1.ExecutionProgress
+	14, // 10: tock.v1.ExecutionProgress.update_time:type_name -> google.protobuf.Timestamp
+	14, // 11: tock.v1.ExecutionLog.time:type_name -> google.protobuf.Timestamp
+	2,  // 12: tock.v1.GetExecutionResponse.execution:type_name -> tock.v1.Execution
+	0,  // 13: tock.v1.ListExecutionsRequest.state:type_name -> tock.v1.ExecutionState
+	2,  // 14: tock.v1.ListExecutionsResponse.executions:type_name -> tock.v1.Execution
+	2,  // 15: tock.v1.CancelExecutionResponse.execution:type_name -> tock.v1.Execution
+	4,  // 16: tock.v1.ListExecutionLogsResponse.logs:type_name -> tock.v1.ExecutionLog
+	6,  // 17: tock.v1.ExecutionService.GetExecution:input_type -> tock.v1.GetExecutionRequest
+	8,  // 18: tock.v1.ExecutionService.ListExecutions:input_type -> tock.v1.ListExecutionsRequest
+	10, // 19: tock.v1.ExecutionService.CancelExecution:input_type -> tock.v1.CancelExecutionRequest
+	12, // 20: tock.v1.ExecutionService.ListExecutionLogs:input_type -> tock.v1.ListExecutionLogsRequest
+	7,  // 21: tock.v1.ExecutionService.GetExecution:output_type -> tock.v1.GetExecutionResponse
+	9,  // 22: tock.v1.ExecutionService.ListExecutions:output_type -> tock.v1.ListExecutionsResponse
+	11, // 23: tock.v1.ExecutionService.CancelExecution:output_type -> tock.v1.CancelExecutionResponse
+	13, // 24: tock.v1.ExecutionService.ListExecutionLogs:output_type -> tock.v1.ListExecutionLogsResponse
+	21, // [21:25] is the sub-list for method output_type
+	17, // [17:21] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_tock_v1_execution_proto_init() }
@@ -878,7 +1216,7 @@ func file_tock_v1_execution_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tock_v1_execution_proto_rawDesc), len(file_tock_v1_execution_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   8,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

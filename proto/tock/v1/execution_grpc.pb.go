@@ -19,9 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ExecutionService_GetExecution_FullMethodName    = "/tock.v1.ExecutionService/GetExecution"
-	ExecutionService_ListExecutions_FullMethodName  = "/tock.v1.ExecutionService/ListExecutions"
-	ExecutionService_CancelExecution_FullMethodName = "/tock.v1.ExecutionService/CancelExecution"
+	ExecutionService_GetExecution_FullMethodName      = "/tock.v1.ExecutionService/GetExecution"
+	ExecutionService_ListExecutions_FullMethodName    = "/tock.v1.ExecutionService/ListExecutions"
+	ExecutionService_CancelExecution_FullMethodName   = "/tock.v1.ExecutionService/CancelExecution"
+	ExecutionService_ListExecutionLogs_FullMethodName = "/tock.v1.ExecutionService/ListExecutionLogs"
 )
 
 // ExecutionServiceClient is the client API for ExecutionService service.
@@ -37,6 +38,8 @@ type ExecutionServiceClient interface {
 	// CancelExecution cancels a pending or running execution. The handler's context is
 	// cancelled; the execution ends CANCELLED and is not retried.
 	CancelExecution(ctx context.Context, in *CancelExecutionRequest, opts ...grpc.CallOption) (*CancelExecutionResponse, error)
+	// ListExecutionLogs lists the log lines an execution's handler wrote, oldest first.
+	ListExecutionLogs(ctx context.Context, in *ListExecutionLogsRequest, opts ...grpc.CallOption) (*ListExecutionLogsResponse, error)
 }
 
 type executionServiceClient struct {
@@ -77,6 +80,16 @@ func (c *executionServiceClient) CancelExecution(ctx context.Context, in *Cancel
 	return out, nil
 }
 
+func (c *executionServiceClient) ListExecutionLogs(ctx context.Context, in *ListExecutionLogsRequest, opts ...grpc.CallOption) (*ListExecutionLogsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListExecutionLogsResponse)
+	err := c.cc.Invoke(ctx, ExecutionService_ListExecutionLogs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ExecutionServiceServer is the server API for ExecutionService service.
 // All implementations must embed UnimplementedExecutionServiceServer
 // for forward compatibility.
@@ -90,6 +103,8 @@ type ExecutionServiceServer interface {
 	// CancelExecution cancels a pending or running execution. The handler's context is
 	// cancelled; the execution ends CANCELLED and is not retried.
 	CancelExecution(context.Context, *CancelExecutionRequest) (*CancelExecutionResponse, error)
+	// ListExecutionLogs lists the log lines an execution's handler wrote, oldest first.
+	ListExecutionLogs(context.Context, *ListExecutionLogsRequest) (*ListExecutionLogsResponse, error)
 	mustEmbedUnimplementedExecutionServiceServer()
 }
 
@@ -108,6 +123,9 @@ func (UnimplementedExecutionServiceServer) ListExecutions(context.Context, *List
 }
 func (UnimplementedExecutionServiceServer) CancelExecution(context.Context, *CancelExecutionRequest) (*CancelExecutionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelExecution not implemented")
+}
+func (UnimplementedExecutionServiceServer) ListExecutionLogs(context.Context, *ListExecutionLogsRequest) (*ListExecutionLogsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListExecutionLogs not implemented")
 }
 func (UnimplementedExecutionServiceServer) mustEmbedUnimplementedExecutionServiceServer() {}
 func (UnimplementedExecutionServiceServer) testEmbeddedByValue()                          {}
@@ -184,6 +202,24 @@ func _ExecutionService_CancelExecution_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExecutionService_ListExecutionLogs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListExecutionLogsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExecutionServiceServer).ListExecutionLogs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExecutionService_ListExecutionLogs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExecutionServiceServer).ListExecutionLogs(ctx, req.(*ListExecutionLogsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ExecutionService_ServiceDesc is the grpc.ServiceDesc for ExecutionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -202,6 +238,10 @@ var ExecutionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelExecution",
 			Handler:    _ExecutionService_CancelExecution_Handler,
+		},
+		{
+			MethodName: "ListExecutionLogs",
+			Handler:    _ExecutionService_ListExecutionLogs_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

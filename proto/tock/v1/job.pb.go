@@ -29,6 +29,315 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// MisfireAction is what the scheduler does with missed fires. Every missed fire that does not
+// run is recorded with the outcome MISSED.
+type MisfireAction int32
+
+const (
+	// The default: MISFIRE_ACTION_RUN_ONCE.
+	MisfireAction_MISFIRE_ACTION_UNSPECIFIED MisfireAction = 0
+	// Run none of the missed fires.
+	MisfireAction_MISFIRE_ACTION_SKIP MisfireAction = 1
+	// Run the newest missed fire once.
+	MisfireAction_MISFIRE_ACTION_RUN_ONCE MisfireAction = 2
+	// Run up to max_catch_up missed fires that lie inside window.
+	MisfireAction_MISFIRE_ACTION_CATCH_UP MisfireAction = 3
+)
+
+// Enum value maps for MisfireAction.
+var (
+	MisfireAction_name = map[int32]string{
+		0: "MISFIRE_ACTION_UNSPECIFIED",
+		1: "MISFIRE_ACTION_SKIP",
+		2: "MISFIRE_ACTION_RUN_ONCE",
+		3: "MISFIRE_ACTION_CATCH_UP",
+	}
+	MisfireAction_value = map[string]int32{
+		"MISFIRE_ACTION_UNSPECIFIED": 0,
+		"MISFIRE_ACTION_SKIP":        1,
+		"MISFIRE_ACTION_RUN_ONCE":    2,
+		"MISFIRE_ACTION_CATCH_UP":    3,
+	}
+)
+
+func (x MisfireAction) Enum() *MisfireAction {
+	p := new(MisfireAction)
+	*p = x
+	return p
+}
+
+func (x MisfireAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MisfireAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_tock_v1_job_proto_enumTypes[0].Descriptor()
+}
+
+func (MisfireAction) Type() protoreflect.EnumType {
+	return &file_tock_v1_job_proto_enumTypes[0]
+}
+
+func (x MisfireAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MisfireAction.Descriptor instead.
+func (MisfireAction) EnumDescriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{0}
+}
+
+// OverlapAction is what the scheduler does with a fire while earlier executions still run.
+type OverlapAction int32
+
+const (
+	// The default: OVERLAP_ACTION_ALLOW.
+	OverlapAction_OVERLAP_ACTION_UNSPECIFIED OverlapAction = 0
+	// Run the new fire alongside the running executions.
+	OverlapAction_OVERLAP_ACTION_ALLOW OverlapAction = 1
+	// Skip the new fire and record it as SKIPPED_OVERLAP.
+	OverlapAction_OVERLAP_ACTION_FORBID OverlapAction = 2
+	// Cancel the running executions and run the new fire.
+	OverlapAction_OVERLAP_ACTION_REPLACE OverlapAction = 3
+	// Run the new fire while fewer than max_concurrent run; otherwise skip it.
+	OverlapAction_OVERLAP_ACTION_ALLOW_N OverlapAction = 4
+)
+
+// Enum value maps for OverlapAction.
+var (
+	OverlapAction_name = map[int32]string{
+		0: "OVERLAP_ACTION_UNSPECIFIED",
+		1: "OVERLAP_ACTION_ALLOW",
+		2: "OVERLAP_ACTION_FORBID",
+		3: "OVERLAP_ACTION_REPLACE",
+		4: "OVERLAP_ACTION_ALLOW_N",
+	}
+	OverlapAction_value = map[string]int32{
+		"OVERLAP_ACTION_UNSPECIFIED": 0,
+		"OVERLAP_ACTION_ALLOW":       1,
+		"OVERLAP_ACTION_FORBID":      2,
+		"OVERLAP_ACTION_REPLACE":     3,
+		"OVERLAP_ACTION_ALLOW_N":     4,
+	}
+)
+
+func (x OverlapAction) Enum() *OverlapAction {
+	p := new(OverlapAction)
+	*p = x
+	return p
+}
+
+func (x OverlapAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OverlapAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_tock_v1_job_proto_enumTypes[1].Descriptor()
+}
+
+func (OverlapAction) Type() protoreflect.EnumType {
+	return &file_tock_v1_job_proto_enumTypes[1]
+}
+
+func (x OverlapAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OverlapAction.Descriptor instead.
+func (OverlapAction) EnumDescriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{1}
+}
+
+// RoutingStrategy is how an agent is chosen.
+type RoutingStrategy int32
+
+const (
+	// The default: ROUTING_STRATEGY_WEIGHTED_LEAST_CONNECTIONS.
+	RoutingStrategy_ROUTING_STRATEGY_UNSPECIFIED RoutingStrategy = 0
+	// The agent with the fewest executions in flight per unit of weight.
+	RoutingStrategy_ROUTING_STRATEGY_WEIGHTED_LEAST_CONNECTIONS RoutingStrategy = 1
+	// The agent with the fewest executions in flight.
+	RoutingStrategy_ROUTING_STRATEGY_LEAST_CONNECTIONS RoutingStrategy = 2
+	// Agents in turn.
+	RoutingStrategy_ROUTING_STRATEGY_ROUND_ROBIN RoutingStrategy = 3
+	// Agents in turn, each as often as its weight.
+	RoutingStrategy_ROUTING_STRATEGY_WEIGHTED_ROUND_ROBIN RoutingStrategy = 4
+	// An agent at random.
+	RoutingStrategy_ROUTING_STRATEGY_RANDOM RoutingStrategy = 5
+	// The agent the hash of routing.hash_key maps to.
+	RoutingStrategy_ROUTING_STRATEGY_CONSISTENT_HASH RoutingStrategy = 6
+	// One execution on every matching agent.
+	RoutingStrategy_ROUTING_STRATEGY_BROADCAST RoutingStrategy = 7
+	// routing.shards executions per fire, each with its shard index and the total.
+	RoutingStrategy_ROUTING_STRATEGY_SHARDING RoutingStrategy = 8
+	// When agents are saturated, the execution expected to finish soonest (from the job's
+	// history) goes first; agents are chosen by weighted least connections.
+	RoutingStrategy_ROUTING_STRATEGY_SHORTEST_EXPECTED_JOB_FIRST RoutingStrategy = 9
+)
+
+// Enum value maps for RoutingStrategy.
+var (
+	RoutingStrategy_name = map[int32]string{
+		0: "ROUTING_STRATEGY_UNSPECIFIED",
+		1: "ROUTING_STRATEGY_WEIGHTED_LEAST_CONNECTIONS",
+		2: "ROUTING_STRATEGY_LEAST_CONNECTIONS",
+		3: "ROUTING_STRATEGY_ROUND_ROBIN",
+		4: "ROUTING_STRATEGY_WEIGHTED_ROUND_ROBIN",
+		5: "ROUTING_STRATEGY_RANDOM",
+		6: "ROUTING_STRATEGY_CONSISTENT_HASH",
+		7: "ROUTING_STRATEGY_BROADCAST",
+		8: "ROUTING_STRATEGY_SHARDING",
+		9: "ROUTING_STRATEGY_SHORTEST_EXPECTED_JOB_FIRST",
+	}
+	RoutingStrategy_value = map[string]int32{
+		"ROUTING_STRATEGY_UNSPECIFIED":                 0,
+		"ROUTING_STRATEGY_WEIGHTED_LEAST_CONNECTIONS":  1,
+		"ROUTING_STRATEGY_LEAST_CONNECTIONS":           2,
+		"ROUTING_STRATEGY_ROUND_ROBIN":                 3,
+		"ROUTING_STRATEGY_WEIGHTED_ROUND_ROBIN":        4,
+		"ROUTING_STRATEGY_RANDOM":                      5,
+		"ROUTING_STRATEGY_CONSISTENT_HASH":             6,
+		"ROUTING_STRATEGY_BROADCAST":                   7,
+		"ROUTING_STRATEGY_SHARDING":                    8,
+		"ROUTING_STRATEGY_SHORTEST_EXPECTED_JOB_FIRST": 9,
+	}
+)
+
+func (x RoutingStrategy) Enum() *RoutingStrategy {
+	p := new(RoutingStrategy)
+	*p = x
+	return p
+}
+
+func (x RoutingStrategy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RoutingStrategy) Descriptor() protoreflect.EnumDescriptor {
+	return file_tock_v1_job_proto_enumTypes[2].Descriptor()
+}
+
+func (RoutingStrategy) Type() protoreflect.EnumType {
+	return &file_tock_v1_job_proto_enumTypes[2]
+}
+
+func (x RoutingStrategy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RoutingStrategy.Descriptor instead.
+func (RoutingStrategy) EnumDescriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{2}
+}
+
+// SpringForward says what a cron schedule does with a local time skipped by a daylight saving
+// change.
+type SpringForward int32
+
+const (
+	// The default: SPRING_FORWARD_RUN_AT_FIRST_VALID.
+	SpringForward_SPRING_FORWARD_UNSPECIFIED SpringForward = 0
+	// Run at the first valid instant after the skipped time.
+	SpringForward_SPRING_FORWARD_RUN_AT_FIRST_VALID SpringForward = 1
+	// Do not run for the skipped time.
+	SpringForward_SPRING_FORWARD_SKIP SpringForward = 2
+)
+
+// Enum value maps for SpringForward.
+var (
+	SpringForward_name = map[int32]string{
+		0: "SPRING_FORWARD_UNSPECIFIED",
+		1: "SPRING_FORWARD_RUN_AT_FIRST_VALID",
+		2: "SPRING_FORWARD_SKIP",
+	}
+	SpringForward_value = map[string]int32{
+		"SPRING_FORWARD_UNSPECIFIED":        0,
+		"SPRING_FORWARD_RUN_AT_FIRST_VALID": 1,
+		"SPRING_FORWARD_SKIP":               2,
+	}
+)
+
+func (x SpringForward) Enum() *SpringForward {
+	p := new(SpringForward)
+	*p = x
+	return p
+}
+
+func (x SpringForward) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SpringForward) Descriptor() protoreflect.EnumDescriptor {
+	return file_tock_v1_job_proto_enumTypes[3].Descriptor()
+}
+
+func (SpringForward) Type() protoreflect.EnumType {
+	return &file_tock_v1_job_proto_enumTypes[3]
+}
+
+func (x SpringForward) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SpringForward.Descriptor instead.
+func (SpringForward) EnumDescriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{3}
+}
+
+// FallBack says what a cron schedule does with a local time repeated by a daylight saving
+// change.
+type FallBack int32
+
+const (
+	// The default: FALL_BACK_RUN_ONCE.
+	FallBack_FALL_BACK_UNSPECIFIED FallBack = 0
+	// Run once, at the first of the two instants.
+	FallBack_FALL_BACK_RUN_ONCE FallBack = 1
+	// Run at both instants.
+	FallBack_FALL_BACK_RUN_BOTH FallBack = 2
+)
+
+// Enum value maps for FallBack.
+var (
+	FallBack_name = map[int32]string{
+		0: "FALL_BACK_UNSPECIFIED",
+		1: "FALL_BACK_RUN_ONCE",
+		2: "FALL_BACK_RUN_BOTH",
+	}
+	FallBack_value = map[string]int32{
+		"FALL_BACK_UNSPECIFIED": 0,
+		"FALL_BACK_RUN_ONCE":    1,
+		"FALL_BACK_RUN_BOTH":    2,
+	}
+)
+
+func (x FallBack) Enum() *FallBack {
+	p := new(FallBack)
+	*p = x
+	return p
+}
+
+func (x FallBack) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FallBack) Descriptor() protoreflect.EnumDescriptor {
+	return file_tock_v1_job_proto_enumTypes[4].Descriptor()
+}
+
+func (FallBack) Type() protoreflect.EnumType {
+	return &file_tock_v1_job_proto_enumTypes[4]
+}
+
+func (x FallBack) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FallBack.Descriptor instead.
+func (FallBack) EnumDescriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{4}
+}
+
 // FireOutcome is what came of a fire.
 type FireOutcome int32
 
@@ -74,11 +383,11 @@ func (x FireOutcome) String() string {
 }
 
 func (FireOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_tock_v1_job_proto_enumTypes[0].Descriptor()
+	return file_tock_v1_job_proto_enumTypes[5].Descriptor()
 }
 
 func (FireOutcome) Type() protoreflect.EnumType {
-	return &file_tock_v1_job_proto_enumTypes[0]
+	return &file_tock_v1_job_proto_enumTypes[5]
 }
 
 func (x FireOutcome) Number() protoreflect.EnumNumber {
@@ -87,7 +396,7 @@ func (x FireOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FireOutcome.Descriptor instead.
 func (FireOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{0}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 // Job is a unit of work with a schedule: which handler to run, where, when, and how to treat
@@ -122,7 +431,25 @@ type Job struct {
 	// When the job was last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Grows by one on every change. Output only.
-	Version       int64 `protobuf:"varint,14,opt,name=version,proto3" json:"version,omitempty"`
+	Version int64 `protobuf:"varint,14,opt,name=version,proto3" json:"version,omitempty"`
+	// What the scheduler does with fires it reached late (the control plane was down or
+	// behind); default: run the newest missed fire once and record the others as missed.
+	MisfirePolicy *MisfirePolicy `protobuf:"bytes,15,opt,name=misfire_policy,json=misfirePolicy,proto3" json:"misfire_policy,omitempty"`
+	// What the scheduler does when a fire comes while earlier executions still run; default:
+	// allow them to overlap.
+	OverlapPolicy *OverlapPolicy `protobuf:"bytes,16,opt,name=overlap_policy,json=overlapPolicy,proto3" json:"overlap_policy,omitempty"`
+	// The longest an execution may wait for an agent before it ends TIMED_OUT without
+	// running; unset means no limit. At most 24 hours.
+	ScheduleToStartTimeout *durationpb.Duration `protobuf:"bytes,17,opt,name=schedule_to_start_timeout,json=scheduleToStartTimeout,proto3" json:"schedule_to_start_timeout,omitempty"`
+	// The longest a fire may take in all, from its nominal time through every retry; unset
+	// means no limit. At most 7 days.
+	ScheduleToCloseTimeout *durationpb.Duration `protobuf:"bytes,18,opt,name=schedule_to_close_timeout,json=scheduleToCloseTimeout,proto3" json:"schedule_to_close_timeout,omitempty"`
+	// Jobs that must succeed before this one runs. When every job listed has succeeded for the
+	// same nominal time, this job runs for that nominal time with their results available to
+	// its handler. Cycles are rejected.
+	DependsOn []string `protobuf:"bytes,19,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	// How an agent is chosen for each execution; default weighted least connections.
+	Routing       *Routing `protobuf:"bytes,20,opt,name=routing,proto3" json:"routing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -255,6 +582,244 @@ func (x *Job) GetVersion() int64 {
 	return 0
 }
 
+func (x *Job) GetMisfirePolicy() *MisfirePolicy {
+	if x != nil {
+		return x.MisfirePolicy
+	}
+	return nil
+}
+
+func (x *Job) GetOverlapPolicy() *OverlapPolicy {
+	if x != nil {
+		return x.OverlapPolicy
+	}
+	return nil
+}
+
+func (x *Job) GetScheduleToStartTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.ScheduleToStartTimeout
+	}
+	return nil
+}
+
+func (x *Job) GetScheduleToCloseTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.ScheduleToCloseTimeout
+	}
+	return nil
+}
+
+func (x *Job) GetDependsOn() []string {
+	if x != nil {
+		return x.DependsOn
+	}
+	return nil
+}
+
+func (x *Job) GetRouting() *Routing {
+	if x != nil {
+		return x.Routing
+	}
+	return nil
+}
+
+// MisfirePolicy says what happens to fires the scheduler reaches late.
+type MisfirePolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The action.
+	Action MisfireAction `protobuf:"varint,1,opt,name=action,proto3,enum=tock.v1.MisfireAction" json:"action,omitempty"`
+	// For MISFIRE_ACTION_CATCH_UP: the most missed fires run, newest first; default 10, at
+	// most 1000.
+	MaxCatchUp int32 `protobuf:"varint,2,opt,name=max_catch_up,json=maxCatchUp,proto3" json:"max_catch_up,omitempty"`
+	// A fire reached at most this late still runs as usual (it is not a misfire); default 5s.
+	Grace *durationpb.Duration `protobuf:"bytes,3,opt,name=grace,proto3" json:"grace,omitempty"`
+	// For MISFIRE_ACTION_CATCH_UP: only missed fires this recent run; default 1 hour.
+	Window        *durationpb.Duration `protobuf:"bytes,4,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MisfirePolicy) Reset() {
+	*x = MisfirePolicy{}
+	mi := &file_tock_v1_job_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MisfirePolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MisfirePolicy) ProtoMessage() {}
+
+func (x *MisfirePolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_job_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MisfirePolicy.ProtoReflect.Descriptor instead.
+func (*MisfirePolicy) Descriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MisfirePolicy) GetAction() MisfireAction {
+	if x != nil {
+		return x.Action
+	}
+	return MisfireAction_MISFIRE_ACTION_UNSPECIFIED
+}
+
+func (x *MisfirePolicy) GetMaxCatchUp() int32 {
+	if x != nil {
+		return x.MaxCatchUp
+	}
+	return 0
+}
+
+func (x *MisfirePolicy) GetGrace() *durationpb.Duration {
+	if x != nil {
+		return x.Grace
+	}
+	return nil
+}
+
+func (x *MisfirePolicy) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+// OverlapPolicy says what happens when a job fires while earlier executions still run.
+type OverlapPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The action.
+	Action OverlapAction `protobuf:"varint,1,opt,name=action,proto3,enum=tock.v1.OverlapAction" json:"action,omitempty"`
+	// For OVERLAP_ACTION_ALLOW_N: the most executions of the job running at once; at least 1.
+	MaxConcurrent int32 `protobuf:"varint,2,opt,name=max_concurrent,json=maxConcurrent,proto3" json:"max_concurrent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OverlapPolicy) Reset() {
+	*x = OverlapPolicy{}
+	mi := &file_tock_v1_job_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OverlapPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OverlapPolicy) ProtoMessage() {}
+
+func (x *OverlapPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_job_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OverlapPolicy.ProtoReflect.Descriptor instead.
+func (*OverlapPolicy) Descriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *OverlapPolicy) GetAction() OverlapAction {
+	if x != nil {
+		return x.Action
+	}
+	return OverlapAction_OVERLAP_ACTION_UNSPECIFIED
+}
+
+func (x *OverlapPolicy) GetMaxConcurrent() int32 {
+	if x != nil {
+		return x.MaxConcurrent
+	}
+	return 0
+}
+
+// Routing says how agents are chosen for a job's executions.
+type Routing struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The strategy.
+	Strategy RoutingStrategy `protobuf:"varint,1,opt,name=strategy,proto3,enum=tock.v1.RoutingStrategy" json:"strategy,omitempty"`
+	// For ROUTING_STRATEGY_CONSISTENT_HASH: the key hashed to choose the agent, so executions
+	// with the same key go to the same agent while the agent set is stable; default the job's
+	// name.
+	HashKey string `protobuf:"bytes,2,opt,name=hash_key,json=hashKey,proto3" json:"hash_key,omitempty"`
+	// For ROUTING_STRATEGY_SHARDING: the number of executions each fire creates, each with its
+	// shard index; from 1 to 1000.
+	Shards        int32 `protobuf:"varint,3,opt,name=shards,proto3" json:"shards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Routing) Reset() {
+	*x = Routing{}
+	mi := &file_tock_v1_job_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Routing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Routing) ProtoMessage() {}
+
+func (x *Routing) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_job_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Routing.ProtoReflect.Descriptor instead.
+func (*Routing) Descriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Routing) GetStrategy() RoutingStrategy {
+	if x != nil {
+		return x.Strategy
+	}
+	return RoutingStrategy_ROUTING_STRATEGY_UNSPECIFIED
+}
+
+func (x *Routing) GetHashKey() string {
+	if x != nil {
+		return x.HashKey
+	}
+	return ""
+}
+
+func (x *Routing) GetShards() int32 {
+	if x != nil {
+		return x.Shards
+	}
+	return 0
+}
+
 // Schedule says when a job fires.
 type Schedule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -267,14 +832,23 @@ type Schedule struct {
 	//	*Schedule_At
 	Trigger isSchedule_Trigger `protobuf_oneof:"trigger"`
 	// The IANA time zone cron expressions are read in, such as "Europe/London"; default "UTC".
-	Timezone      string `protobuf:"bytes,4,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	Timezone string `protobuf:"bytes,4,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	// Each fire starts up to this much later than its nominal time, by a random amount, so that
+	// many jobs on the same schedule do not start at the same instant; at most 1 hour.
+	Jitter *durationpb.Duration `protobuf:"bytes,5,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	// What a cron schedule does with a local time that does not exist (the hour skipped when
+	// clocks spring forward); default: run at the first valid instant after it.
+	SpringForward SpringForward `protobuf:"varint,6,opt,name=spring_forward,json=springForward,proto3,enum=tock.v1.SpringForward" json:"spring_forward,omitempty"`
+	// What a cron schedule does with a local time that happens twice (the hour repeated when
+	// clocks fall back); default: run once, at the first of the two.
+	FallBack      FallBack `protobuf:"varint,7,opt,name=fall_back,json=fallBack,proto3,enum=tock.v1.FallBack" json:"fall_back,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Schedule) Reset() {
 	*x = Schedule{}
-	mi := &file_tock_v1_job_proto_msgTypes[1]
+	mi := &file_tock_v1_job_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -286,7 +860,7 @@ func (x *Schedule) String() string {
 func (*Schedule) ProtoMessage() {}
 
 func (x *Schedule) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[1]
+	mi := &file_tock_v1_job_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -299,7 +873,7 @@ func (x *Schedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
 func (*Schedule) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{1}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Schedule) GetTrigger() isSchedule_Trigger {
@@ -343,6 +917,27 @@ func (x *Schedule) GetTimezone() string {
 	return ""
 }
 
+func (x *Schedule) GetJitter() *durationpb.Duration {
+	if x != nil {
+		return x.Jitter
+	}
+	return nil
+}
+
+func (x *Schedule) GetSpringForward() SpringForward {
+	if x != nil {
+		return x.SpringForward
+	}
+	return SpringForward_SPRING_FORWARD_UNSPECIFIED
+}
+
+func (x *Schedule) GetFallBack() FallBack {
+	if x != nil {
+		return x.FallBack
+	}
+	return FallBack_FALL_BACK_UNSPECIFIED
+}
+
 type isSchedule_Trigger interface {
 	isSchedule_Trigger()
 }
@@ -383,13 +978,16 @@ type RetryPolicy struct {
 	MaxBackoff *durationpb.Duration `protobuf:"bytes,4,opt,name=max_backoff,json=maxBackoff,proto3" json:"max_backoff,omitempty"`
 	// Error kinds that end the retry chain whatever max_attempts says.
 	NonRetryableErrorKinds []string `protobuf:"bytes,5,rep,name=non_retryable_error_kinds,json=nonRetryableErrorKinds,proto3" json:"non_retryable_error_kinds,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// A random fraction, from 0 to 1, by which each delay may be shortened, so that retries of
+	// many executions spread out; default 0.
+	Jitter        float64 `protobuf:"fixed64,6,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RetryPolicy) Reset() {
 	*x = RetryPolicy{}
-	mi := &file_tock_v1_job_proto_msgTypes[2]
+	mi := &file_tock_v1_job_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +999,7 @@ func (x *RetryPolicy) String() string {
 func (*RetryPolicy) ProtoMessage() {}
 
 func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[2]
+	mi := &file_tock_v1_job_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +1012,7 @@ func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
 func (*RetryPolicy) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{2}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RetryPolicy) GetMaxAttempts() int32 {
@@ -452,6 +1050,13 @@ func (x *RetryPolicy) GetNonRetryableErrorKinds() []string {
 	return nil
 }
 
+func (x *RetryPolicy) GetJitter() float64 {
+	if x != nil {
+		return x.Jitter
+	}
+	return 0
+}
+
 // Fire is one nominal time the scheduler reached for a job, with what came of it.
 type Fire struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -471,7 +1076,7 @@ type Fire struct {
 
 func (x *Fire) Reset() {
 	*x = Fire{}
-	mi := &file_tock_v1_job_proto_msgTypes[3]
+	mi := &file_tock_v1_job_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +1088,7 @@ func (x *Fire) String() string {
 func (*Fire) ProtoMessage() {}
 
 func (x *Fire) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[3]
+	mi := &file_tock_v1_job_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +1101,7 @@ func (x *Fire) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fire.ProtoReflect.Descriptor instead.
 func (*Fire) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Fire) GetJob() string {
@@ -545,7 +1150,7 @@ type CreateJobRequest struct {
 
 func (x *CreateJobRequest) Reset() {
 	*x = CreateJobRequest{}
-	mi := &file_tock_v1_job_proto_msgTypes[4]
+	mi := &file_tock_v1_job_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +1162,7 @@ func (x *CreateJobRequest) String() string {
 func (*CreateJobRequest) ProtoMessage() {}
 
 func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[4]
+	mi := &file_tock_v1_job_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +1175,7 @@ func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobRequest.ProtoReflect.Descriptor instead.
 func (*CreateJobRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateJobRequest) GetJob() *Job {
@@ -591,7 +1196,7 @@ type CreateJobResponse struct {
 
 func (x *CreateJobResponse) Reset() {
 	*x = CreateJobResponse{}
-	mi := &file_tock_v1_job_proto_msgTypes[5]
+	mi := &file_tock_v1_job_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +1208,7 @@ func (x *CreateJobResponse) String() string {
 func (*CreateJobResponse) ProtoMessage() {}
 
 func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[5]
+	mi := &file_tock_v1_job_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +1221,7 @@ func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobResponse.ProtoReflect.Descriptor instead.
 func (*CreateJobResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateJobResponse) GetJob() *Job {
@@ -637,7 +1242,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_tock_v1_job_proto_msgTypes[6]
+	mi := &file_tock_v1_job_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +1254,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[6]
+	mi := &file_tock_v1_job_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +1267,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetJobRequest) GetName() string {
@@ -683,7 +1288,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_tock_v1_job_proto_msgTypes[7]
+	mi := &file_tock_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +1300,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[7]
+	mi := &file_tock_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +1313,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -731,7 +1336,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_tock_v1_job_proto_msgTypes[8]
+	mi := &file_tock_v1_job_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +1348,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[8]
+	mi := &file_tock_v1_job_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +1361,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListJobsRequest) GetPageSize() int32 {
@@ -786,7 +1391,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_tock_v1_job_proto_msgTypes[9]
+	mi := &file_tock_v1_job_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +1403,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[9]
+	mi := &file_tock_v1_job_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1416,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -841,7 +1446,7 @@ type UpdateJobRequest struct {
 
 func (x *UpdateJobRequest) Reset() {
 	*x = UpdateJobRequest{}
-	mi := &file_tock_v1_job_proto_msgTypes[10]
+	mi := &file_tock_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -853,7 +1458,7 @@ func (x *UpdateJobRequest) String() string {
 func (*UpdateJobRequest) ProtoMessage() {}
 
 func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[10]
+	mi := &file_tock_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -866,7 +1471,7 @@ func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobRequest.ProtoReflect.Descriptor instead.
 func (*UpdateJobRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateJobRequest) GetJob() *Job {
@@ -894,7 +1499,7 @@ type UpdateJobResponse struct {
 
 func (x *UpdateJobResponse) Reset() {
 	*x = UpdateJobResponse{}
-	mi := &file_tock_v1_job_proto_msgTypes[11]
+	mi := &file_tock_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1511,7 @@ func (x *UpdateJobResponse) String() string {
 func (*UpdateJobResponse) ProtoMessage() {}
 
 func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[11]
+	mi := &file_tock_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1524,7 @@ func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobResponse.ProtoReflect.Descriptor instead.
 func (*UpdateJobResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateJobResponse) GetJob() *Job {
@@ -940,7 +1545,7 @@ type DeleteJobRequest struct {
 
 func (x *DeleteJobRequest) Reset() {
 	*x = DeleteJobRequest{}
-	mi := &file_tock_v1_job_proto_msgTypes[12]
+	mi := &file_tock_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1557,7 @@ func (x *DeleteJobRequest) String() string {
 func (*DeleteJobRequest) ProtoMessage() {}
 
 func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[12]
+	mi := &file_tock_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1570,7 @@ func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
 func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteJobRequest) GetName() string {
@@ -984,7 +1589,7 @@ type DeleteJobResponse struct {
 
 func (x *DeleteJobResponse) Reset() {
 	*x = DeleteJobResponse{}
-	mi := &file_tock_v1_job_proto_msgTypes[13]
+	mi := &file_tock_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1601,7 @@ func (x *DeleteJobResponse) String() string {
 func (*DeleteJobResponse) ProtoMessage() {}
 
 func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[13]
+	mi := &file_tock_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1614,7 @@ func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
 func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 // PauseJobRequest names the job to pause.
@@ -1023,7 +1628,7 @@ type PauseJobRequest struct {
 
 func (x *PauseJobRequest) Reset() {
 	*x = PauseJobRequest{}
-	mi := &file_tock_v1_job_proto_msgTypes[14]
+	mi := &file_tock_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1640,7 @@ func (x *PauseJobRequest) String() string {
 func (*PauseJobRequest) ProtoMessage() {}
 
 func (x *PauseJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[14]
+	mi := &file_tock_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1653,7 @@ func (x *PauseJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJobRequest.ProtoReflect.Descriptor instead.
 func (*PauseJobRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PauseJobRequest) GetName() string {
@@ -1069,7 +1674,7 @@ type PauseJobResponse struct {
 
 func (x *PauseJobResponse) Reset() {
 	*x = PauseJobResponse{}
-	mi := &file_tock_v1_job_proto_msgTypes[15]
+	mi := &file_tock_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1686,7 @@ func (x *PauseJobResponse) String() string {
 func (*PauseJobResponse) ProtoMessage() {}
 
 func (x *PauseJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[15]
+	mi := &file_tock_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1699,7 @@ func (x *PauseJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJobResponse.ProtoReflect.Descriptor instead.
 func (*PauseJobResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PauseJobResponse) GetJob() *Job {
@@ -1115,7 +1720,7 @@ type ResumeJobRequest struct {
 
 func (x *ResumeJobRequest) Reset() {
 	*x = ResumeJobRequest{}
-	mi := &file_tock_v1_job_proto_msgTypes[16]
+	mi := &file_tock_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1732,7 @@ func (x *ResumeJobRequest) String() string {
 func (*ResumeJobRequest) ProtoMessage() {}
 
 func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[16]
+	mi := &file_tock_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1745,7 @@ func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobRequest.ProtoReflect.Descriptor instead.
 func (*ResumeJobRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResumeJobRequest) GetName() string {
@@ -1161,7 +1766,7 @@ type ResumeJobResponse struct {
 
 func (x *ResumeJobResponse) Reset() {
 	*x = ResumeJobResponse{}
-	mi := &file_tock_v1_job_proto_msgTypes[17]
+	mi := &file_tock_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1778,7 @@ func (x *ResumeJobResponse) String() string {
 func (*ResumeJobResponse) ProtoMessage() {}
 
 func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[17]
+	mi := &file_tock_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1791,7 @@ func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobResponse.ProtoReflect.Descriptor instead.
 func (*ResumeJobResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResumeJobResponse) GetJob() *Job {
@@ -1209,7 +1814,7 @@ type TriggerJobRequest struct {
 
 func (x *TriggerJobRequest) Reset() {
 	*x = TriggerJobRequest{}
-	mi := &file_tock_v1_job_proto_msgTypes[18]
+	mi := &file_tock_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1826,7 @@ func (x *TriggerJobRequest) String() string {
 func (*TriggerJobRequest) ProtoMessage() {}
 
 func (x *TriggerJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[18]
+	mi := &file_tock_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1839,7 @@ func (x *TriggerJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerJobRequest.ProtoReflect.Descriptor instead.
 func (*TriggerJobRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TriggerJobRequest) GetName() string {
@@ -1262,7 +1867,7 @@ type TriggerJobResponse struct {
 
 func (x *TriggerJobResponse) Reset() {
 	*x = TriggerJobResponse{}
-	mi := &file_tock_v1_job_proto_msgTypes[19]
+	mi := &file_tock_v1_job_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1879,7 @@ func (x *TriggerJobResponse) String() string {
 func (*TriggerJobResponse) ProtoMessage() {}
 
 func (x *TriggerJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[19]
+	mi := &file_tock_v1_job_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1892,7 @@ func (x *TriggerJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerJobResponse.ProtoReflect.Descriptor instead.
 func (*TriggerJobResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TriggerJobResponse) GetExecution() *Execution {
@@ -1312,7 +1917,7 @@ type ListFiresRequest struct {
 
 func (x *ListFiresRequest) Reset() {
 	*x = ListFiresRequest{}
-	mi := &file_tock_v1_job_proto_msgTypes[20]
+	mi := &file_tock_v1_job_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1929,7 @@ func (x *ListFiresRequest) String() string {
 func (*ListFiresRequest) ProtoMessage() {}
 
 func (x *ListFiresRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[20]
+	mi := &file_tock_v1_job_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1942,7 @@ func (x *ListFiresRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFiresRequest.ProtoReflect.Descriptor instead.
 func (*ListFiresRequest) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListFiresRequest) GetJob() string {
@@ -1374,7 +1979,7 @@ type ListFiresResponse struct {
 
 func (x *ListFiresResponse) Reset() {
 	*x = ListFiresResponse{}
-	mi := &file_tock_v1_job_proto_msgTypes[21]
+	mi := &file_tock_v1_job_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1991,7 @@ func (x *ListFiresResponse) String() string {
 func (*ListFiresResponse) ProtoMessage() {}
 
 func (x *ListFiresResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_v1_job_proto_msgTypes[21]
+	mi := &file_tock_v1_job_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +2004,7 @@ func (x *ListFiresResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFiresResponse.ProtoReflect.Descriptor instead.
 func (*ListFiresResponse) Descriptor() ([]byte, []int) {
-	return file_tock_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListFiresResponse) GetFires() []*Fire {
@@ -1416,11 +2021,388 @@ func (x *ListFiresResponse) GetNextPageToken() string {
 	return ""
 }
 
+// PreviewJobRequest asks for a job's next fire times.
+type PreviewJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// How many fire times; from 1 to 1000, default 10.
+	Count         int32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewJobRequest) Reset() {
+	*x = PreviewJobRequest{}
+	mi := &file_tock_v1_job_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewJobRequest) ProtoMessage() {}
+
+func (x *PreviewJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_job_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewJobRequest.ProtoReflect.Descriptor instead.
+func (*PreviewJobRequest) Descriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PreviewJobRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PreviewJobRequest) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// PreviewJobResponse lists fire times.
+type PreviewJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next fire times, earliest first.
+	FireTimes     []*FireTime `protobuf:"bytes,1,rep,name=fire_times,json=fireTimes,proto3" json:"fire_times,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewJobResponse) Reset() {
+	*x = PreviewJobResponse{}
+	mi := &file_tock_v1_job_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewJobResponse) ProtoMessage() {}
+
+func (x *PreviewJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_job_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewJobResponse.ProtoReflect.Descriptor instead.
+func (*PreviewJobResponse) Descriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PreviewJobResponse) GetFireTimes() []*FireTime {
+	if x != nil {
+		return x.FireTimes
+	}
+	return nil
+}
+
+// PreviewScheduleRequest asks for a schedule's next fire times.
+type PreviewScheduleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The schedule to check.
+	Schedule *Schedule `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	// How many fire times; from 1 to 1000, default 10.
+	Count int32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// The fire times returned come after this time; default now.
+	After         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewScheduleRequest) Reset() {
+	*x = PreviewScheduleRequest{}
+	mi := &file_tock_v1_job_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewScheduleRequest) ProtoMessage() {}
+
+func (x *PreviewScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_job_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewScheduleRequest.ProtoReflect.Descriptor instead.
+func (*PreviewScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PreviewScheduleRequest) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+func (x *PreviewScheduleRequest) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *PreviewScheduleRequest) GetAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+// PreviewScheduleResponse lists fire times.
+type PreviewScheduleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next fire times, earliest first.
+	FireTimes     []*FireTime `protobuf:"bytes,1,rep,name=fire_times,json=fireTimes,proto3" json:"fire_times,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewScheduleResponse) Reset() {
+	*x = PreviewScheduleResponse{}
+	mi := &file_tock_v1_job_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewScheduleResponse) ProtoMessage() {}
+
+func (x *PreviewScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_job_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewScheduleResponse.ProtoReflect.Descriptor instead.
+func (*PreviewScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *PreviewScheduleResponse) GetFireTimes() []*FireTime {
+	if x != nil {
+		return x.FireTimes
+	}
+	return nil
+}
+
+// FireTime is one nominal fire time.
+type FireTime struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The instant, in UTC.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// The same instant as local time in the schedule's zone, in RFC 3339 with its offset, such
+	// as "2026-03-08T03:00:00-04:00".
+	LocalTime     string `protobuf:"bytes,2,opt,name=local_time,json=localTime,proto3" json:"local_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FireTime) Reset() {
+	*x = FireTime{}
+	mi := &file_tock_v1_job_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FireTime) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FireTime) ProtoMessage() {}
+
+func (x *FireTime) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_job_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FireTime.ProtoReflect.Descriptor instead.
+func (*FireTime) Descriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *FireTime) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *FireTime) GetLocalTime() string {
+	if x != nil {
+		return x.LocalTime
+	}
+	return ""
+}
+
+// BackfillJobRequest fires a job for a past range.
+type BackfillJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The range's start (inclusive).
+	Start *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	// The range's end (exclusive); at most 10,000 nominal times may lie in the range.
+	End           *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackfillJobRequest) Reset() {
+	*x = BackfillJobRequest{}
+	mi := &file_tock_v1_job_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackfillJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackfillJobRequest) ProtoMessage() {}
+
+func (x *BackfillJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_job_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackfillJobRequest.ProtoReflect.Descriptor instead.
+func (*BackfillJobRequest) Descriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *BackfillJobRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BackfillJobRequest) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *BackfillJobRequest) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+// BackfillJobResponse reports what a backfill did.
+type BackfillJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The fires recorded, earliest first.
+	Fires         []*Fire `protobuf:"bytes,1,rep,name=fires,proto3" json:"fires,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackfillJobResponse) Reset() {
+	*x = BackfillJobResponse{}
+	mi := &file_tock_v1_job_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackfillJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackfillJobResponse) ProtoMessage() {}
+
+func (x *BackfillJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_v1_job_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackfillJobResponse.ProtoReflect.Descriptor instead.
+func (*BackfillJobResponse) Descriptor() ([]byte, []int) {
+	return file_tock_v1_job_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *BackfillJobResponse) GetFires() []*Fire {
+	if x != nil {
+		return x.Fires
+	}
+	return nil
+}
+
 var File_tock_v1_job_proto protoreflect.FileDescriptor
 
 const file_tock_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x11tock/v1/job.proto\x12\atock.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tock/v1/execution.proto\"\x9b\x05\n" +
+	"\x11tock/v1/job.proto\x12\atock.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tock/v1/execution.proto\"\x90\b\n" +
 	"\x03Job\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\ahandler\x18\x02 \x01(\tR\ahandler\x12\x18\n" +
@@ -1438,23 +2420,47 @@ const file_tock_v1_job_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x18\n" +
-	"\aversion\x18\x0e \x01(\x03R\aversion\x1a;\n" +
+	"\aversion\x18\x0e \x01(\x03R\aversion\x12=\n" +
+	"\x0emisfire_policy\x18\x0f \x01(\v2\x16.tock.v1.MisfirePolicyR\rmisfirePolicy\x12=\n" +
+	"\x0eoverlap_policy\x18\x10 \x01(\v2\x16.tock.v1.OverlapPolicyR\roverlapPolicy\x12T\n" +
+	"\x19schedule_to_start_timeout\x18\x11 \x01(\v2\x19.google.protobuf.DurationR\x16scheduleToStartTimeout\x12T\n" +
+	"\x19schedule_to_close_timeout\x18\x12 \x01(\v2\x19.google.protobuf.DurationR\x16scheduleToCloseTimeout\x12\x1d\n" +
+	"\n" +
+	"depends_on\x18\x13 \x03(\tR\tdependsOn\x12*\n" +
+	"\arouting\x18\x14 \x01(\v2\x10.tock.v1.RoutingR\arouting\x1a;\n" +
 	"\rSelectorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xae\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc5\x01\n" +
+	"\rMisfirePolicy\x12.\n" +
+	"\x06action\x18\x01 \x01(\x0e2\x16.tock.v1.MisfireActionR\x06action\x12 \n" +
+	"\fmax_catch_up\x18\x02 \x01(\x05R\n" +
+	"maxCatchUp\x12/\n" +
+	"\x05grace\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05grace\x121\n" +
+	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\"f\n" +
+	"\rOverlapPolicy\x12.\n" +
+	"\x06action\x18\x01 \x01(\x0e2\x16.tock.v1.OverlapActionR\x06action\x12%\n" +
+	"\x0emax_concurrent\x18\x02 \x01(\x05R\rmaxConcurrent\"r\n" +
+	"\aRouting\x124\n" +
+	"\bstrategy\x18\x01 \x01(\x0e2\x18.tock.v1.RoutingStrategyR\bstrategy\x12\x19\n" +
+	"\bhash_key\x18\x02 \x01(\tR\ahashKey\x12\x16\n" +
+	"\x06shards\x18\x03 \x01(\x05R\x06shards\"\xd0\x02\n" +
 	"\bSchedule\x12\x14\n" +
 	"\x04cron\x18\x01 \x01(\tH\x00R\x04cron\x127\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationH\x00R\binterval\x12,\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x02at\x12\x1a\n" +
-	"\btimezone\x18\x04 \x01(\tR\btimezoneB\t\n" +
-	"\atrigger\"\x9c\x02\n" +
+	"\btimezone\x18\x04 \x01(\tR\btimezone\x121\n" +
+	"\x06jitter\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x06jitter\x12=\n" +
+	"\x0espring_forward\x18\x06 \x01(\x0e2\x16.tock.v1.SpringForwardR\rspringForward\x12.\n" +
+	"\tfall_back\x18\a \x01(\x0e2\x11.tock.v1.FallBackR\bfallBackB\t\n" +
+	"\atrigger\"\xb4\x02\n" +
 	"\vRetryPolicy\x12!\n" +
 	"\fmax_attempts\x18\x01 \x01(\x05R\vmaxAttempts\x12B\n" +
 	"\x0finitial_backoff\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0einitialBackoff\x12/\n" +
 	"\x13backoff_coefficient\x18\x03 \x01(\x01R\x12backoffCoefficient\x12:\n" +
 	"\vmax_backoff\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"maxBackoff\x129\n" +
-	"\x19non_retryable_error_kinds\x18\x05 \x03(\tR\x16nonRetryableErrorKinds\"\xe3\x01\n" +
+	"\x19non_retryable_error_kinds\x18\x05 \x03(\tR\x16nonRetryableErrorKinds\x12\x16\n" +
+	"\x06jitter\x18\x06 \x01(\x01R\x06jitter\"\xe3\x01\n" +
 	"\x04Fire\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12=\n" +
 	"\fnominal_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vnominalTime\x12.\n" +
@@ -1505,13 +2511,66 @@ const file_tock_v1_job_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"`\n" +
 	"\x11ListFiresResponse\x12#\n" +
 	"\x05fires\x18\x01 \x03(\v2\r.tock.v1.FireR\x05fires\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xa4\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"=\n" +
+	"\x11PreviewJobRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\"F\n" +
+	"\x12PreviewJobResponse\x120\n" +
+	"\n" +
+	"fire_times\x18\x01 \x03(\v2\x11.tock.v1.FireTimeR\tfireTimes\"\x8f\x01\n" +
+	"\x16PreviewScheduleRequest\x12-\n" +
+	"\bschedule\x18\x01 \x01(\v2\x11.tock.v1.ScheduleR\bschedule\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\x120\n" +
+	"\x05after\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05after\"K\n" +
+	"\x17PreviewScheduleResponse\x120\n" +
+	"\n" +
+	"fire_times\x18\x01 \x03(\v2\x11.tock.v1.FireTimeR\tfireTimes\"Y\n" +
+	"\bFireTime\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1d\n" +
+	"\n" +
+	"local_time\x18\x02 \x01(\tR\tlocalTime\"\x88\x01\n" +
+	"\x12BackfillJobRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
+	"\x05start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\":\n" +
+	"\x13BackfillJobResponse\x12#\n" +
+	"\x05fires\x18\x01 \x03(\v2\r.tock.v1.FireR\x05fires*\x82\x01\n" +
+	"\rMisfireAction\x12\x1e\n" +
+	"\x1aMISFIRE_ACTION_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13MISFIRE_ACTION_SKIP\x10\x01\x12\x1b\n" +
+	"\x17MISFIRE_ACTION_RUN_ONCE\x10\x02\x12\x1b\n" +
+	"\x17MISFIRE_ACTION_CATCH_UP\x10\x03*\x9c\x01\n" +
+	"\rOverlapAction\x12\x1e\n" +
+	"\x1aOVERLAP_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14OVERLAP_ACTION_ALLOW\x10\x01\x12\x19\n" +
+	"\x15OVERLAP_ACTION_FORBID\x10\x02\x12\x1a\n" +
+	"\x16OVERLAP_ACTION_REPLACE\x10\x03\x12\x1a\n" +
+	"\x16OVERLAP_ACTION_ALLOW_N\x10\x04*\x8d\x03\n" +
+	"\x0fRoutingStrategy\x12 \n" +
+	"\x1cROUTING_STRATEGY_UNSPECIFIED\x10\x00\x12/\n" +
+	"+ROUTING_STRATEGY_WEIGHTED_LEAST_CONNECTIONS\x10\x01\x12&\n" +
+	"\"ROUTING_STRATEGY_LEAST_CONNECTIONS\x10\x02\x12 \n" +
+	"\x1cROUTING_STRATEGY_ROUND_ROBIN\x10\x03\x12)\n" +
+	"%ROUTING_STRATEGY_WEIGHTED_ROUND_ROBIN\x10\x04\x12\x1b\n" +
+	"\x17ROUTING_STRATEGY_RANDOM\x10\x05\x12$\n" +
+	" ROUTING_STRATEGY_CONSISTENT_HASH\x10\x06\x12\x1e\n" +
+	"\x1aROUTING_STRATEGY_BROADCAST\x10\a\x12\x1d\n" +
+	"\x19ROUTING_STRATEGY_SHARDING\x10\b\x120\n" +
+	",ROUTING_STRATEGY_SHORTEST_EXPECTED_JOB_FIRST\x10\t*o\n" +
+	"\rSpringForward\x12\x1e\n" +
+	"\x1aSPRING_FORWARD_UNSPECIFIED\x10\x00\x12%\n" +
+	"!SPRING_FORWARD_RUN_AT_FIRST_VALID\x10\x01\x12\x17\n" +
+	"\x13SPRING_FORWARD_SKIP\x10\x02*U\n" +
+	"\bFallBack\x12\x19\n" +
+	"\x15FALL_BACK_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12FALL_BACK_RUN_ONCE\x10\x01\x12\x16\n" +
+	"\x12FALL_BACK_RUN_BOTH\x10\x02*\xa4\x01\n" +
 	"\vFireOutcome\x12\x1c\n" +
 	"\x18FIRE_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17FIRE_OUTCOME_DISPATCHED\x10\x01\x12 \n" +
 	"\x1cFIRE_OUTCOME_SKIPPED_OVERLAP\x10\x02\x12\x17\n" +
 	"\x13FIRE_OUTCOME_MISSED\x10\x03\x12\x1f\n" +
-	"\x1bFIRE_OUTCOME_SKIPPED_PAUSED\x10\x042\xe4\x04\n" +
+	"\x1bFIRE_OUTCOME_SKIPPED_PAUSED\x10\x042\xf5\x05\n" +
 	"\n" +
 	"JobService\x12B\n" +
 	"\tCreateJob\x12\x19.tock.v1.CreateJobRequest\x1a\x1a.tock.v1.CreateJobResponse\x129\n" +
@@ -1523,7 +2582,12 @@ const file_tock_v1_job_proto_rawDesc = "" +
 	"\tResumeJob\x12\x19.tock.v1.ResumeJobRequest\x1a\x1a.tock.v1.ResumeJobResponse\x12E\n" +
 	"\n" +
 	"TriggerJob\x12\x1a.tock.v1.TriggerJobRequest\x1a\x1b.tock.v1.TriggerJobResponse\x12B\n" +
-	"\tListFires\x12\x19.tock.v1.ListFiresRequest\x1a\x1a.tock.v1.ListFiresResponseB-Z+github.com/tockhq/tock/proto/tock/v1;tockv1b\x06proto3"
+	"\tListFires\x12\x19.tock.v1.ListFiresRequest\x1a\x1a.tock.v1.ListFiresResponse\x12E\n" +
+	"\n" +
+	"PreviewJob\x12\x1a.tock.v1.PreviewJobRequest\x1a\x1b.tock.v1.PreviewJobResponse\x12H\n" +
+	"\vBackfillJob\x12\x1b.tock.v1.BackfillJobRequest\x1a\x1c.tock.v1.BackfillJobResponse2g\n" +
+	"\x0fScheduleService\x12T\n" +
+	"\x0fPreviewSchedule\x12\x1f.tock.v1.PreviewScheduleRequest\x1a .tock.v1.PreviewScheduleResponseB-Z+github.com/tockhq/tock/proto/tock/v1;tockv1b\x06proto3"
 
 var (
 	file_tock_v1_job_proto_rawDescOnce sync.Once
@@ -1537,90 +2601,132 @@ func file_tock_v1_job_proto_rawDescGZIP() []byte {
 	return file_tock_v1_job_proto_rawDescData
 }
 
-var file_tock_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tock_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_tock_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_tock_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_tock_v1_job_proto_goTypes = []any{
-	(FireOutcome)(0),              // 0: tock.v1.FireOutcome
-	(*Job)(nil),                   // 1: tock.v1.Job
-	(*Schedule)(nil),              // 2: tock.v1.Schedule
-	(*RetryPolicy)(nil),           // 3: tock.v1.RetryPolicy
-	(*Fire)(nil),                  // 4: tock.v1.Fire
-	(*CreateJobRequest)(nil),      // 5: tock.v1.CreateJobRequest
-	(*CreateJobResponse)(nil),     // 6: tock.v1.CreateJobResponse
-	(*GetJobRequest)(nil),         // 7: tock.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 8: tock.v1.GetJobResponse
-	(*ListJobsRequest)(nil),       // 9: tock.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 10: tock.v1.ListJobsResponse
-	(*UpdateJobRequest)(nil),      // 11: tock.v1.UpdateJobRequest
-	(*UpdateJobResponse)(nil),     // 12: tock.v1.UpdateJobResponse
-	(*DeleteJobRequest)(nil),      // 13: tock.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),     // 14: tock.v1.DeleteJobResponse
-	(*PauseJobRequest)(nil),       // 15: tock.v1.PauseJobRequest
-	(*PauseJobResponse)(nil),      // 16: tock.v1.PauseJobResponse
-	(*ResumeJobRequest)(nil),      // 17: tock.v1.ResumeJobRequest
-	(*ResumeJobResponse)(nil),     // 18: tock.v1.ResumeJobResponse
-	(*TriggerJobRequest)(nil),     // 19: tock.v1.TriggerJobRequest
-	(*TriggerJobResponse)(nil),    // 20: tock.v1.TriggerJobResponse
-	(*ListFiresRequest)(nil),      // 21: tock.v1.ListFiresRequest
-	(*ListFiresResponse)(nil),     // 22: tock.v1.ListFiresResponse
-	nil,                           // 23: tock.v1.Job.SelectorEntry
-	(*structpb.Value)(nil),        // 24: google.protobuf.Value
-	(*durationpb.Duration)(nil),   // 25: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 27: google.protobuf.FieldMask
-	(*Execution)(nil),             // 28: tock.v1.Execution
+	(MisfireAction)(0),              // 0: tock.v1.MisfireAction
+	(OverlapAction)(0),              // 1: tock.v1.OverlapAction
+	(RoutingStrategy)(0),            // 2: tock.v1.RoutingStrategy
+	(SpringForward)(0),              // 3: tock.v1.SpringForward
+	(FallBack)(0),                   // 4: tock.v1.FallBack
+	(FireOutcome)(0),                // 5: tock.v1.FireOutcome
+	(*Job)(nil),                     // 6: tock.v1.Job
+	(*MisfirePolicy)(nil),           // 7: tock.v1.MisfirePolicy
+	(*OverlapPolicy)(nil),           // 8: tock.v1.OverlapPolicy
+	(*Routing)(nil),                 // 9: tock.v1.Routing
+	(*Schedule)(nil),                // 10: tock.v1.Schedule
+	(*RetryPolicy)(nil),             // 11: tock.v1.RetryPolicy
+	(*Fire)(nil),                    // 12: tock.v1.Fire
+	(*CreateJobRequest)(nil),        // 13: tock.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),       // 14: tock.v1.CreateJobResponse
+	(*GetJobRequest)(nil),           // 15: tock.v1.GetJobRequest
+	(*GetJobResponse)(nil),          // 16: tock.v1.GetJobResponse
+	(*ListJobsRequest)(nil),         // 17: tock.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),        // 18: tock.v1.ListJobsResponse
+	(*UpdateJobRequest)(nil),        // 19: tock.v1.UpdateJobRequest
+	(*UpdateJobResponse)(nil),       // 20: tock.v1.UpdateJobResponse
+	(*DeleteJobRequest)(nil),        // 21: tock.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),       // 22: tock.v1.DeleteJobResponse
+	(*PauseJobRequest)(nil),         // 23: tock.v1.PauseJobRequest
+	(*PauseJobResponse)(nil),        // 24: tock.v1.PauseJobResponse
+	(*ResumeJobRequest)(nil),        // 25: tock.v1.ResumeJobRequest
+	(*ResumeJobResponse)(nil),       // 26: tock.v1.ResumeJobResponse
+	(*TriggerJobRequest)(nil),       // 27: tock.v1.TriggerJobRequest
+	(*TriggerJobResponse)(nil),      // 28: tock.v1.TriggerJobResponse
+	(*ListFiresRequest)(nil),        // 29: tock.v1.ListFiresRequest
+	(*ListFiresResponse)(nil),       // 30: tock.v1.ListFiresResponse
+	(*PreviewJobRequest)(nil),       // 31: tock.v1.PreviewJobRequest
+	(*PreviewJobResponse)(nil),      // 32: tock.v1.PreviewJobResponse
+	(*PreviewScheduleRequest)(nil),  // 33: tock.v1.PreviewScheduleRequest
+	(*PreviewScheduleResponse)(nil), // 34: tock.v1.PreviewScheduleResponse
+	(*FireTime)(nil),                // 35: tock.v1.FireTime
+	(*BackfillJobRequest)(nil),      // 36: tock.v1.BackfillJobRequest
+	(*BackfillJobResponse)(nil),     // 37: tock.v1.BackfillJobResponse
+	nil,                             // 38: tock.v1.Job.SelectorEntry
+	(*structpb.Value)(nil),          // 39: google.protobuf.Value
+	(*durationpb.Duration)(nil),     // 40: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 41: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),   // 42: google.protobuf.FieldMask
+	(*Execution)(nil),               // 43: tock.v1.Execution
 }
 var file_tock_v1_job_proto_depIdxs = []int32{
-	23, // 0: tock.v1.Job.selector:type_name -> tock.v1.Job.SelectorEntry
-	2,  // 1: tock.v1.Job.schedule:type_name -> tock.v1.Schedule
-	24, // 2: tock.v1.Job.payload:type_name -> google.protobuf.Value
-	25, // 3: tock.v1.Job.timeout:type_name -> google.protobuf.Duration
-	3,  // 4: tock.v1.Job.retry_policy:type_name -> tock.v1.RetryPolicy
-	26, // 5: tock.v1.Job.next_fire_time:type_name -> google.protobuf.Timestamp
-	26, // 6: tock.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	26, // 7: tock.v1.Job.update_time:type_name -> google.protobuf.Timestamp
-	25, // 8: tock.v1.Schedule.interval:type_name -> google.protobuf.Duration
-	26, // 9: tock.v1.Schedule.at:type_name -> google.protobuf.Timestamp
-	25, // 10: tock.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
-	25, // 11: tock.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
-	26, // 12: tock.v1.Fire.nominal_time:type_name -> google.protobuf.Timestamp
-	0,  // 13: tock.v1.Fire.outcome:type_name -> tock.v1.FireOutcome
-	26, // 14: tock.v1.Fire.fire_time:type_name -> google.protobuf.Timestamp
-	1,  // 15: tock.v1.CreateJobRequest.job:type_name -> tock.v1.Job
-	1,  // 16: tock.v1.CreateJobResponse.job:type_name -> tock.v1.Job
-	1,  // 17: tock.v1.GetJobResponse.job:type_name -> tock.v1.Job
-	1,  // 18: tock.v1.ListJobsResponse.jobs:type_name -> tock.v1.Job
-	1,  // 19: tock.v1.UpdateJobRequest.job:type_name -> tock.v1.Job
-	27, // 20: tock.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 21: tock.v1.UpdateJobResponse.job:type_name -> tock.v1.Job
-	1,  // 22: tock.v1.PauseJobResponse.job:type_name -> tock.v1.Job
-	1,  // 23: tock.v1.ResumeJobResponse.job:type_name -> tock.v1.Job
-	24, // 24: tock.v1.TriggerJobRequest.payload:type_name -> google.protobuf.Value
-	28, // 25: tock.v1.TriggerJobResponse.execution:type_name -> tock.v1.Execution
-	4,  // 26: tock.v1.ListFiresResponse.fires:type_name -> tock.v1.Fire
-	5,  // 27: tock.v1.JobService.CreateJob:input_type -> tock.v1.CreateJobRequest
-	7,  // 28: tock.v1.JobService.GetJob:input_type -> tock.v1.GetJobRequest
-	9,  // 29: tock.v1.JobService.ListJobs:input_type -> tock.v1.ListJobsRequest
-	11, // 30: tock.v1.JobService.UpdateJob:input_type -> tock.v1.UpdateJobRequest
-	13, // 31: tock.v1.JobService.DeleteJob:input_type -> tock.v1.DeleteJobRequest
-	15, // 32: tock.v1.JobService.PauseJob:input_type -> tock.v1.PauseJobRequest
-	17, // 33: tock.v1.JobService.ResumeJob:input_type -> tock.v1.ResumeJobRequest
-	19, // 34: tock.v1.JobService.TriggerJob:input_type -> tock.v1.TriggerJobRequest
-	21, // 35: tock.v1.JobService.ListFires:input_type -> tock.v1.ListFiresRequest
-	6,  // 36: tock.v1.JobService.CreateJob:output_type -> tock.v1.CreateJobResponse
-	8,  // 37: tock.v1.JobService.GetJob:output_type -> tock.v1.GetJobResponse
-	10, // 38: tock.v1.JobService.ListJobs:output_type -> tock.v1.ListJobsResponse
-	12, // 39: tock.v1.JobService.UpdateJob:output_type -> tock.v1.UpdateJobResponse
-	14, // 40: tock.v1.JobService.DeleteJob:output_type -> tock.v1.DeleteJobResponse
-	16, // 41: tock.v1.JobService.PauseJob:output_type -> tock.v1.PauseJobResponse
-	18, // 42: tock.v1.JobService.ResumeJob:output_type -> tock.v1.ResumeJobResponse
-	20, // 43: tock.v1.JobService.TriggerJob:output_type -> tock.v1.TriggerJobResponse
-	22, // 44: tock.v1.JobService.ListFires:output_type -> tock.v1.ListFiresResponse
-	36, // [36:45] is the sub-list for method output_type
-	27, // [27:36] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	38, // 0: tock.v1.Job.selector:type_name -> tock.v1.Job.SelectorEntry
+	10, // 1: tock.v1.Job.schedule:type_name -> tock.v1.Schedule
+	39, // 2: tock.v1.Job.payload:type_name -> google.protobuf.Value
+	40, // 3: tock.v1.Job.timeout:type_name -> google.protobuf.Duration
+	11, // 4: tock.v1.Job.retry_policy:type_name -> tock.v1.RetryPolicy
+	41, // 5: tock.v1.Job.next_fire_time:type_name -> google.protobuf.Timestamp
+	41, // 6: tock.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	41, // 7: tock.v1.Job.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 8: tock.v1.Job.misfire_policy:type_name -> tock.v1.MisfirePolicy
+	8,  // 9: tock.v1.Job.overlap_policy:type_name -> tock.v1.OverlapPolicy
+	40, // 10: tock.v1.Job.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	40, // 11: tock.v1.Job.schedule_to_close_timeout:type_name -> google.protobuf.Duration
+	9,  // 12: tock.v1.Job.routing:type_name -> tock.v1.Routing
+	0,  // 13: tock.v1.MisfirePolicy.action:type_name -> tock.v1.MisfireAction
+	40, // 14: tock.v1.MisfirePolicy.grace:type_name -> google.protobuf.Duration
+	40, // 15: tock.v1.MisfirePolicy.window:type_name -> google.protobuf.Duration
+	1,  // 16: tock.v1.OverlapPolicy.action:type_name -> tock.v1.OverlapAction
+	2,  // 17: tock.v1.Routing.strategy:type_name -> tock.v1.RoutingStrategy
+	40, // 18: tock.v1.Schedule.interval:type_name -> google.protobuf.Duration
+	41, // 19: tock.v1.Schedule.at:type_name -> google.protobuf.Timestamp
+	40, // 20: tock.v1.Schedule.jitter:type_name -> google.protobuf.Duration
+	3,  // 21: tock.v1.Schedule.spring_forward:type_name -> tock.v1.SpringForward
+	4,  // 22: tock.v1.Schedule.fall_back:type_name -> tock.v1.FallBack
+	40, // 23: tock.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
+	40, // 24: tock.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
+	41, // 25: tock.v1.Fire.nominal_time:type_name -> google.protobuf.Timestamp
+	5,  // 26: tock.v1.Fire.outcome:type_name -> tock.v1.FireOutcome
+	41, // 27: tock.v1.Fire.fire_time:type_name -> google.protobuf.Timestamp
+	6,  // 28: tock.v1.CreateJobRequest.job:type_name -> tock.v1.Job
+	6,  // 29: tock.v1.CreateJobResponse.job:type_name -> tock.v1.Job
+	6,  // 30: tock.v1.GetJobResponse.job:type_name -> tock.v1.Job
+	6,  // 31: tock.v1.ListJobsResponse.jobs:type_name -> tock.v1.Job
+	6,  // 32: tock.v1.UpdateJobRequest.job:type_name -> tock.v1.Job
+	42, // 33: tock.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 34: tock.v1.UpdateJobResponse.job:type_name -> tock.v1.Job
+	6,  // 35: tock.v1.PauseJobResponse.job:type_name -> tock.v1.Job
+	6,  // 36: tock.v1.ResumeJobResponse.job:type_name -> tock.v1.Job
+	39, // 37: tock.v1.TriggerJobRequest.payload:type_name -> google.protobuf.Value
+	43, // 38: tock.v1.TriggerJobResponse.execution:type_name -> tock.v1.Execution
+	12, // 39: tock.v1.ListFiresResponse.fires:type_name -> tock.v1.Fire
+	35, // 40: tock.v1.PreviewJobResponse.fire_times:type_name -> tock.v1.FireTime
+	10, // 41: tock.v1.PreviewScheduleRequest.schedule:type_name -> tock.v1.Schedule
+	41, // 42: tock.v1.PreviewScheduleRequest.after:type_name -> google.protobuf.Timestamp
+	35, // 43: tock.v1.PreviewScheduleResponse.fire_times:type_name -> tock.v1.FireTime
+	41, // 44: tock.v1.FireTime.time:type_name -> google.protobuf.Timestamp
+	41, // 45: tock.v1.BackfillJobRequest.start:type_name -> google.protobuf.Timestamp
+	41, // 46: tock.v1.BackfillJobRequest.end:type_name -> google.protobuf.Timestamp
+	12, // 47: tock.v1.BackfillJobResponse.fires:type_name -> tock.v1.Fire
+	13, // 48: tock.v1.JobService.CreateJob:input_type -> tock.v1.CreateJobRequest
+	15, // 49: tock.v1.JobService.GetJob:input_type -> tock.v1.GetJobRequest
+	17, // 50: tock.v1.JobService.ListJobs:input_type -> tock.v1.ListJobsRequest
+	19, // 51: tock.v1.JobService.UpdateJob:input_type -> tock.v1.UpdateJobRequest
+	21, // 52: tock.v1.JobService.DeleteJob:input_type -> tock.v1.DeleteJobRequest
+	23, // 53: tock.v1.JobService.PauseJob:input_type -> tock.v1.PauseJobRequest
+	25, // 54: tock.v1.JobService.ResumeJob:input_type -> tock.v1.ResumeJobRequest
+	27, // 55: tock.v1.JobService.TriggerJob:input_type -> tock.v1.TriggerJobRequest
+	29, // 56: tock.v1.JobService.ListFires:input_type -> tock.v1.ListFiresRequest
+	31, // 57: tock.v1.JobService.PreviewJob:input_type -> tock.v1.PreviewJobRequest
+	36, // 58: tock.v1.JobService.BackfillJob:input_type -> tock.v1.BackfillJobRequest
+	33, // 59: tock.v1.ScheduleService.PreviewSchedule:input_type -> tock.v1.PreviewScheduleRequest
+	14, // 60: tock.v1.JobService.CreateJob:output_type -> tock.v1.CreateJobResponse
+	16, // 61: tock.v1.JobService.GetJob:output_type -> tock.v1.GetJobResponse
+	18, // 62: tock.v1.JobService.ListJobs:output_type -> tock.v1.ListJobsResponse
+	20, // 63: tock.v1.JobService.UpdateJob:output_type -> tock.v1.UpdateJobResponse
+	22, // 64: tock.v1.JobService.DeleteJob:output_type -> tock.v1.DeleteJobResponse
+	24, // 65: tock.v1.JobService.PauseJob:output_type -> tock.v1.PauseJobResponse
+	26, // 66: tock.v1.JobService.ResumeJob:output_type -> tock.v1.ResumeJobResponse
+	28, // 67: tock.v1.JobService.TriggerJob:output_type -> tock.v1.TriggerJobResponse
+	30, // 68: tock.v1.JobService.ListFires:output_type -> tock.v1.ListFiresResponse
+	32, // 69: tock.v1.JobService.PreviewJob:output_type -> tock.v1.PreviewJobResponse
+	37, // 70: tock.v1.JobService.BackfillJob:output_type -> tock.v1.BackfillJobResponse
+	34, // 71: tock.v1.ScheduleService.PreviewSchedule:output_type -> tock.v1.PreviewScheduleResponse
+	60, // [60:72] is the sub-list for method output_type
+	48, // [48:60] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_tock_v1_job_proto_init() }
@@ -1629,7 +2735,7 @@ func file_tock_v1_job_proto_init() {
 		return
 	}
 	file_tock_v1_execution_proto_init()
-	file_tock_v1_job_proto_msgTypes[1].OneofWrappers = []any{
+	file_tock_v1_job_proto_msgTypes[4].OneofWrappers = []any{
 		(*Schedule_Cron)(nil),
 		(*Schedule_Interval)(nil),
 		(*Schedule_At)(nil),
@@ -1639,10 +2745,10 @@ func file_tock_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tock_v1_job_proto_rawDesc), len(file_tock_v1_job_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   23,
+			NumEnums:      6,
+			NumMessages:   33,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_tock_v1_job_proto_goTypes,
 		DependencyIndexes: file_tock_v1_job_proto_depIdxs,

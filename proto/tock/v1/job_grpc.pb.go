@@ -23,15 +23,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	JobService_CreateJob_FullMethodName  = "/tock.v1.JobService/CreateJob"
-	JobService_GetJob_FullMethodName     = "/tock.v1.JobService/GetJob"
-	JobService_ListJobs_FullMethodName   = "/tock.v1.JobService/ListJobs"
-	JobService_UpdateJob_FullMethodName  = "/tock.v1.JobService/UpdateJob"
-	JobService_DeleteJob_FullMethodName  = "/tock.v1.JobService/DeleteJob"
-	JobService_PauseJob_FullMethodName   = "/tock.v1.JobService/PauseJob"
-	JobService_ResumeJob_FullMethodName  = "/tock.v1.JobService/ResumeJob"
-	JobService_TriggerJob_FullMethodName = "/tock.v1.JobService/TriggerJob"
-	JobService_ListFires_FullMethodName  = "/tock.v1.JobService/ListFires"
+	JobService_CreateJob_FullMethodName   = "/tock.v1.JobService/CreateJob"
+	JobService_GetJob_FullMethodName      = "/tock.v1.JobService/GetJob"
+	JobService_ListJobs_FullMethodName    = "/tock.v1.JobService/ListJobs"
+	JobService_UpdateJob_FullMethodName   = "/tock.v1.JobService/UpdateJob"
+	JobService_DeleteJob_FullMethodName   = "/tock.v1.JobService/DeleteJob"
+	JobService_PauseJob_FullMethodName    = "/tock.v1.JobService/PauseJob"
+	JobService_ResumeJob_FullMethodName   = "/tock.v1.JobService/ResumeJob"
+	JobService_TriggerJob_FullMethodName  = "/tock.v1.JobService/TriggerJob"
+	JobService_ListFires_FullMethodName   = "/tock.v1.JobService/ListFires"
+	JobService_PreviewJob_FullMethodName  = "/tock.v1.JobService/PreviewJob"
+	JobService_BackfillJob_FullMethodName = "/tock.v1.JobService/BackfillJob"
 )
 
 // JobServiceClient is the client API for JobService service.
@@ -60,6 +62,12 @@ type JobServiceClient interface {
 	// ListFires lists the recorded fires of a job, newest first: every nominal time the
 	// scheduler reached, with its outcome.
 	ListFires(ctx context.Context, in *ListFiresRequest, opts ...grpc.CallOption) (*ListFiresResponse, error)
+	// PreviewJob returns the job's next nominal fire times, in its time zone and in UTC.
+	PreviewJob(ctx context.Context, in *PreviewJobRequest, opts ...grpc.CallOption) (*PreviewJobResponse, error)
+	// BackfillJob fires the job for every nominal time of its schedule in [start, end), as the
+	// scheduler would have, honouring its overlap policy. Nominal times already fired are left
+	// as they are.
+	BackfillJob(ctx context.Context, in *BackfillJobRequest, opts ...grpc.CallOption) (*BackfillJobResponse, error)
 }
 
 type jobServiceClient struct {
@@ -160,6 +168,26 @@ func (c *jobServiceClient) ListFires(ctx context.Context, in *ListFiresRequest, 
 	return out, nil
 }
 
+func (c *jobServiceClient) PreviewJob(ctx context.Context, in *PreviewJobRequest, opts ...grpc.CallOption) (*PreviewJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreviewJobResponse)
+	err := c.cc.Invoke(ctx, JobService_PreviewJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) BackfillJob(ctx context.Context, in *BackfillJobRequest, opts ...grpc.CallOption) (*BackfillJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BackfillJobResponse)
+	err := c.cc.Invoke(ctx, JobService_BackfillJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobServiceServer is the server API for JobService service.
 // All implementations must embed UnimplementedJobServiceServer
 // for forward compatibility.
@@ -186,6 +214,12 @@ type JobServiceServer interface {
 	// ListFires lists the recorded fires of a job, newest first: every nominal time the
 	// scheduler reached, with its outcome.
 	ListFires(context.Context, *ListFiresRequest) (*ListFiresResponse, error)
+	// PreviewJob returns the job's next nominal fire times, in its time zone and in UTC.
+	PreviewJob(context.Context, *PreviewJobRequest) (*PreviewJobResponse, error)
+	// BackfillJob fires the job for every nominal time of its schedule in [start, end), as the
+	// scheduler would have, honouring its overlap policy. Nominal times already fired are left
+	// as they are.
+	BackfillJob(context.Context, *BackfillJobRequest) (*BackfillJobResponse, error)
 	mustEmbedUnimplementedJobServiceServer()
 }
 
@@ -222,6 +256,12 @@ func (UnimplementedJobServiceServer) TriggerJob(context.Context, *TriggerJobRequ
 }
 func (UnimplementedJobServiceServer) ListFires(context.Context, *ListFiresRequest) (*ListFiresResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListFires not implemented")
+}
+func (UnimplementedJobServiceServer) PreviewJob(context.Context, *PreviewJobRequest) (*PreviewJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewJob not implemented")
+}
+func (UnimplementedJobServiceServer) BackfillJob(context.Context, *BackfillJobRequest) (*BackfillJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BackfillJob not implemented")
 }
 func (UnimplementedJobServiceServer) mustEmbedUnimplementedJobServiceServer() {}
 func (UnimplementedJobServiceServer) testEmbeddedByValue()                    {}
@@ -406,6 +446,42 @@ func _JobService_ListFires_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_PreviewJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).PreviewJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_PreviewJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).PreviewJob(ctx, req.(*PreviewJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_BackfillJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BackfillJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).BackfillJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_BackfillJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).BackfillJob(ctx, req.(*BackfillJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // JobService_ServiceDesc is the grpc.ServiceDesc for JobService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -448,6 +524,124 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListFires",
 			Handler:    _JobService_ListFires_Handler,
+		},
+		{
+			MethodName: "PreviewJob",
+			Handler:    _JobService_PreviewJob_Handler,
+		},
+		{
+			MethodName: "BackfillJob",
+			Handler:    _JobService_BackfillJob_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "tock/v1/job.proto",
+}
+
+const (
+	ScheduleService_PreviewSchedule_FullMethodName = "/tock.v1.ScheduleService/PreviewSchedule"
+)
+
+// ScheduleServiceClient is the client API for ScheduleService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// ScheduleService checks schedules without creating jobs.
+type ScheduleServiceClient interface {
+	// PreviewSchedule validates a schedule and returns its next nominal fire times after a
+	// given time, in its time zone and in UTC.
+	PreviewSchedule(ctx context.Context, in *PreviewScheduleRequest, opts ...grpc.CallOption) (*PreviewScheduleResponse, error)
+}
+
+type scheduleServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewScheduleServiceClient(cc grpc.ClientConnInterface) ScheduleServiceClient {
+	return &scheduleServiceClient{cc}
+}
+
+func (c *scheduleServiceClient) PreviewSchedule(ctx context.Context, in *PreviewScheduleRequest, opts ...grpc.CallOption) (*PreviewScheduleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreviewScheduleResponse)
+	err := c.cc.Invoke(ctx, ScheduleService_PreviewSchedule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ScheduleServiceServer is the server API for ScheduleService service.
+// All implementations must embed UnimplementedScheduleServiceServer
+// for forward compatibility.
+//
+// ScheduleService checks schedules without creating jobs.
+type ScheduleServiceServer interface {
+	// PreviewSchedule validates a schedule and returns its next nominal fire times after a
+	// given time, in its time zone and in UTC.
+	PreviewSchedule(context.Context, *PreviewScheduleRequest) (*PreviewScheduleResponse, error)
+	mustEmbedUnimplementedScheduleServiceServer()
+}
+
+// UnimplementedScheduleServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedScheduleServiceServer struct{}
+
+func (UnimplementedScheduleServiceServer) PreviewSchedule(context.Context, *PreviewScheduleRequest) (*PreviewScheduleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewSchedule not implemented")
+}
+func (UnimplementedScheduleServiceServer) mustEmbedUnimplementedScheduleServiceServer() {}
+func (UnimplementedScheduleServiceServer) testEmbeddedByValue()                         {}
+
+// UnsafeScheduleServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to ScheduleServiceServer will
+// result in compilation errors.
+type UnsafeScheduleServiceServer interface {
+	mustEmbedUnimplementedScheduleServiceServer()
+}
+
+func RegisterScheduleServiceServer(s grpc.ServiceRegistrar, srv ScheduleServiceServer) {
+	// If the following call panics, it indicates UnimplementedScheduleServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&ScheduleService_ServiceDesc, srv)
+}
+
+func _ScheduleService_PreviewSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewScheduleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ScheduleServiceServer).PreviewSchedule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ScheduleService_PreviewSchedule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ScheduleServiceServer).PreviewSchedule(ctx, req.(*PreviewScheduleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// ScheduleService_ServiceDesc is the grpc.ServiceDesc for ScheduleService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var ScheduleService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "tock.v1.ScheduleService",
+	HandlerType: (*ScheduleServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "PreviewSchedule",
+			Handler:    _ScheduleService_PreviewSchedule_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -355,7 +355,9 @@ type Assignment struct {
 	// The number of shards for sharded jobs; 0 or 1 means not sharded.
 	ShardTotal int32 `protobuf:"varint,11,opt,name=shard_total,json=shardTotal,proto3" json:"shard_total,omitempty"`
 	// W3C trace context ("traceparent", "tracestate") of the execution's trace.
-	TraceContext  map[string]string `protobuf:"bytes,12,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	TraceContext map[string]string `protobuf:"bytes,12,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// For an execution started because the jobs it depends on succeeded: their results.
+	Upstream      []*Upstream `protobuf:"bytes,13,rep,name=upstream,proto3" json:"upstream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -474,6 +476,86 @@ func (x *Assignment) GetTraceContext() map[string]string {
 	return nil
 }
 
+func (x *Assignment) GetUpstream() []*Upstream {
+	if x != nil {
+		return x.Upstream
+	}
+	return nil
+}
+
+// Upstream is the result of a job an execution depends on.
+type Upstream struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upstream job's name.
+	Job string `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// The upstream execution's id.
+	ExecutionId string `protobuf:"bytes,2,opt,name=execution_id,json=executionId,proto3" json:"execution_id,omitempty"`
+	// Its output.
+	Output []byte `protobuf:"bytes,3,opt,name=output,proto3" json:"output,omitempty"`
+	// The media type of output.
+	ContentType   string `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Upstream) Reset() {
+	*x = Upstream{}
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Upstream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Upstream) ProtoMessage() {}
+
+func (x *Upstream) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Upstream.ProtoReflect.Descriptor instead.
+func (*Upstream) Descriptor() ([]byte, []int) {
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Upstream) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *Upstream) GetExecutionId() string {
+	if x != nil {
+		return x.ExecutionId
+	}
+	return ""
+}
+
+func (x *Upstream) GetOutput() []byte {
+	if x != nil {
+		return x.Output
+	}
+	return nil
+}
+
+func (x *Upstream) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
 // CancelExecution asks the agent to cancel a running execution.
 type CancelExecution struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -489,7 +571,7 @@ type CancelExecution struct {
 
 func (x *CancelExecution) Reset() {
 	*x = CancelExecution{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +583,7 @@ func (x *CancelExecution) String() string {
 func (*CancelExecution) ProtoMessage() {}
 
 func (x *CancelExecution) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +596,7 @@ func (x *CancelExecution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelExecution.ProtoReflect.Descriptor instead.
 func (*CancelExecution) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CancelExecution) GetExecutionId() string {
@@ -549,7 +631,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +643,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +656,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Ack) GetResults() []*ResultAck {
@@ -602,7 +684,7 @@ type ResultAck struct {
 
 func (x *ResultAck) Reset() {
 	*x = ResultAck{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +696,7 @@ func (x *ResultAck) String() string {
 func (*ResultAck) ProtoMessage() {}
 
 func (x *ResultAck) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +709,7 @@ func (x *ResultAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultAck.ProtoReflect.Descriptor instead.
 func (*ResultAck) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ResultAck) GetExecutionId() string {
@@ -679,7 +761,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +773,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +786,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConnectResponse) GetKind() isConnectResponse_Kind {
@@ -857,7 +939,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +951,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +964,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Hello) GetAgentId() string {
@@ -961,7 +1043,7 @@ type RunningExecution struct {
 
 func (x *RunningExecution) Reset() {
 	*x = RunningExecution{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1055,7 @@ func (x *RunningExecution) String() string {
 func (*RunningExecution) ProtoMessage() {}
 
 func (x *RunningExecution) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1068,7 @@ func (x *RunningExecution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunningExecution.ProtoReflect.Descriptor instead.
 func (*RunningExecution) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RunningExecution) GetExecutionId() string {
@@ -1020,7 +1102,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1114,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1127,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Heartbeat) GetRunning() []*RunningExecution {
@@ -1089,7 +1171,7 @@ type Started struct {
 
 func (x *Started) Reset() {
 	*x = Started{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1183,7 @@ func (x *Started) String() string {
 func (*Started) ProtoMessage() {}
 
 func (x *Started) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1196,7 @@ func (x *Started) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Started.ProtoReflect.Descriptor instead.
 func (*Started) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Started) GetExecutions() []*RunningExecution {
@@ -1148,7 +1230,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1242,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1255,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Progress) GetExecutionId() string {
@@ -1223,7 +1305,7 @@ type Log struct {
 
 func (x *Log) Reset() {
 	*x = Log{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1317,7 @@ func (x *Log) String() string {
 func (*Log) ProtoMessage() {}
 
 func (x *Log) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1330,7 @@ func (x *Log) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Log.ProtoReflect.Descriptor instead.
 func (*Log) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Log) GetExecutionId() string {
@@ -1297,7 +1379,7 @@ type Results struct {
 
 func (x *Results) Reset() {
 	*x = Results{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +1391,7 @@ func (x *Results) String() string {
 func (*Results) ProtoMessage() {}
 
 func (x *Results) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +1404,7 @@ func (x *Results) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Results.ProtoReflect.Descriptor instead.
 func (*Results) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Results) GetResults() []*Result {
@@ -1357,7 +1439,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1451,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1464,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Result) GetExecutionId() string {
@@ -1458,7 +1540,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1552,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1565,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Error) GetMessage() string {
@@ -1528,7 +1610,7 @@ type Release struct {
 
 func (x *Release) Reset() {
 	*x = Release{}
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1622,7 @@ func (x *Release) String() string {
 func (*Release) ProtoMessage() {}
 
 func (x *Release) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_tock_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1635,7 @@ func (x *Release) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Release.ProtoReflect.Descriptor instead.
 func (*Release) Descriptor() ([]byte, []int) {
-	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_tock_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Release) GetExecutions() []*RunningExecution {
@@ -1587,7 +1669,7 @@ const file_tock_agent_v1_agent_proto_rawDesc = "" +
 	"\rsession_epoch\x18\x02 \x01(\x03R\fsessionEpoch\x12H\n" +
 	"\x12heartbeat_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"E\n" +
 	"\x06Assign\x12;\n" +
-	"\vassignments\x18\x01 \x03(\v2\x19.tock.agent.v1.AssignmentR\vassignments\"\x9f\x04\n" +
+	"\vassignments\x18\x01 \x03(\v2\x19.tock.agent.v1.AssignmentR\vassignments\"\xd4\x04\n" +
 	"\n" +
 	"Assignment\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12\x10\n" +
@@ -1605,10 +1687,16 @@ const file_tock_agent_v1_agent_proto_rawDesc = "" +
 	"shardIndex\x12\x1f\n" +
 	"\vshard_total\x18\v \x01(\x05R\n" +
 	"shardTotal\x12P\n" +
-	"\rtrace_context\x18\f \x03(\v2+.tock.agent.v1.Assignment.TraceContextEntryR\ftraceContext\x1a?\n" +
+	"\rtrace_context\x18\f \x03(\v2+.tock.agent.v1.Assignment.TraceContextEntryR\ftraceContext\x123\n" +
+	"\bupstream\x18\r \x03(\v2\x17.tock.agent.v1.UpstreamR\bupstream\x1a?\n" +
 	"\x11TraceContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"m\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"z\n" +
+	"\bUpstream\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\tR\x03job\x12!\n" +
+	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12\x16\n" +
+	"\x06output\x18\x03 \x01(\fR\x06output\x12!\n" +
+	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\"m\n" +
 	"\x0fCancelExecution\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12\x1f\n" +
 	"\vlease_epoch\x18\x02 \x01(\x03R\n" +
@@ -1718,70 +1806,72 @@ func file_tock_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_tock_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tock_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_tock_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_tock_agent_v1_agent_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: tock.agent.v1.Outcome
 	(*ConnectRequest)(nil),        // 1: tock.agent.v1.ConnectRequest
 	(*Open)(nil),                  // 2: tock.agent.v1.Open
 	(*Assign)(nil),                // 3: tock.agent.v1.Assign
 	(*Assignment)(nil),            // 4: tock.agent.v1.Assignment
-	(*CancelExecution)(nil),       // 5: tock.agent.v1.CancelExecution
-	(*Ack)(nil),                   // 6: tock.agent.v1.Ack
-	(*ResultAck)(nil),             // 7: tock.agent.v1.ResultAck
-	(*ConnectResponse)(nil),       // 8: tock.agent.v1.ConnectResponse
-	(*Hello)(nil),                 // 9: tock.agent.v1.Hello
-	(*RunningExecution)(nil),      // 10: tock.agent.v1.RunningExecution
-	(*Heartbeat)(nil),             // 11: tock.agent.v1.Heartbeat
-	(*Started)(nil),               // 12: tock.agent.v1.Started
-	(*Progress)(nil),              // 13: tock.agent.v1.Progress
-	(*Log)(nil),                   // 14: tock.agent.v1.Log
-	(*Results)(nil),               // 15: tock.agent.v1.Results
-	(*Result)(nil),                // 16: tock.agent.v1.Result
-	(*Error)(nil),                 // 17: tock.agent.v1.Error
-	(*Release)(nil),               // 18: tock.agent.v1.Release
-	nil,                           // 19: tock.agent.v1.Assignment.TraceContextEntry
-	nil,                           // 20: tock.agent.v1.Hello.LabelsEntry
-	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*Upstream)(nil),              // 5: tock.agent.v1.Upstream
+	(*CancelExecution)(nil),       // 6: tock.agent.v1.CancelExecution
+	(*Ack)(nil),                   // 7: tock.agent.v1.Ack
+	(*ResultAck)(nil),             // 8: tock.agent.v1.ResultAck
+	(*ConnectResponse)(nil),       // 9: tock.agent.v1.ConnectResponse
+	(*Hello)(nil),                 // 10: tock.agent.v1.Hello
+	(*RunningExecution)(nil),      // 11: tock.agent.v1.RunningExecution
+	(*Heartbeat)(nil),             // 12: tock.agent.v1.Heartbeat
+	(*Started)(nil),               // 13: tock.agent.v1.Started
+	(*Progress)(nil),              // 14: tock.agent.v1.Progress
+	(*Log)(nil),                   // 15: tock.agent.v1.Log
+	(*Results)(nil),               // 16: tock.agent.v1.Results
+	(*Result)(nil),                // 17: tock.agent.v1.Result
+	(*Error)(nil),                 // 18: tock.agent.v1.Error
+	(*Release)(nil),               // 19: tock.agent.v1.Release
+	nil,                           // 20: tock.agent.v1.Assignment.TraceContextEntry
+	nil,                           // 21: tock.agent.v1.Hello.LabelsEntry
+	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_tock_agent_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: tock.agent.v1.ConnectRequest.open:type_name -> tock.agent.v1.Open
 	3,  // 1: tock.agent.v1.ConnectRequest.assign:type_name -> tock.agent.v1.Assign
-	5,  // 2: tock.agent.v1.ConnectRequest.cancel:type_name -> tock.agent.v1.CancelExecution
-	6,  // 3: tock.agent.v1.ConnectRequest.ack:type_name -> tock.agent.v1.Ack
-	21, // 4: tock.agent.v1.Open.heartbeat_interval:type_name -> google.protobuf.Duration
+	6,  // 2: tock.agent.v1.ConnectRequest.cancel:type_name -> tock.agent.v1.CancelExecution
+	7,  // 3: tock.agent.v1.ConnectRequest.ack:type_name -> tock.agent.v1.Ack
+	22, // 4: tock.agent.v1.Open.heartbeat_interval:type_name -> google.protobuf.Duration
 	4,  // 5: tock.agent.v1.Assign.assignments:type_name -> tock.agent.v1.Assignment
-	22, // 6: tock.agent.v1.Assignment.nominal_time:type_name -> google.protobuf.Timestamp
-	22, // 7: tock.agent.v1.Assignment.deadline:type_name -> google.protobuf.Timestamp
-	19, // 8: tock.agent.v1.Assignment.trace_context:type_name -> tock.agent.v1.Assignment.TraceContextEntry
-	7,  // 9: tock.agent.v1.Ack.results:type_name -> tock.agent.v1.ResultAck
-	9,  // 10: tock.agent.v1.ConnectResponse.hello:type_name -> tock.agent.v1.Hello
-	11, // 11: tock.agent.v1.ConnectResponse.heartbeat:type_name -> tock.agent.v1.Heartbeat
-	12, // 12: tock.agent.v1.ConnectResponse.started:type_name -> tock.agent.v1.Started
-	13, // 13: tock.agent.v1.ConnectResponse.progress:type_name -> tock.agent.v1.Progress
-	14, // 14: tock.agent.v1.ConnectResponse.log:type_name -> tock.agent.v1.Log
-	15, // 15: tock.agent.v1.ConnectResponse.results:type_name -> tock.agent.v1.Results
-	18, // 16: tock.agent.v1.ConnectResponse.release:type_name -> tock.agent.v1.Release
-	20, // 17: tock.agent.v1.Hello.labels:type_name -> tock.agent.v1.Hello.LabelsEntry
-	10, // 18: tock.agent.v1.Hello.running:type_name -> tock.agent.v1.RunningExecution
-	10, // 19: tock.agent.v1.Heartbeat.running:type_name -> tock.agent.v1.RunningExecution
-	10, // 20: tock.agent.v1.Started.executions:type_name -> tock.agent.v1.RunningExecution
-	22, // 21: tock.agent.v1.Started.time:type_name -> google.protobuf.Timestamp
-	22, // 22: tock.agent.v1.Log.time:type_name -> google.protobuf.Timestamp
-	16, // 23: tock.agent.v1.Results.results:type_name -> tock.agent.v1.Result
-	0,  // 24: tock.agent.v1.Result.outcome:type_name -> tock.agent.v1.Outcome
-	17, // 25: tock.agent.v1.Result.error:type_name -> tock.agent.v1.Error
-	22, // 26: tock.agent.v1.Result.start_time:type_name -> google.protobuf.Timestamp
-	22, // 27: tock.agent.v1.Result.finish_time:type_name -> google.protobuf.Timestamp
-	21, // 28: tock.agent.v1.Error.retry_after:type_name -> google.protobuf.Duration
-	10, // 29: tock.agent.v1.Release.executions:type_name -> tock.agent.v1.RunningExecution
-	1,  // 30: tock.agent.v1.AgentService.Connect:input_type -> tock.agent.v1.ConnectRequest
-	8,  // 31: tock.agent.v1.AgentService.Connect:output_type -> tock.agent.v1.ConnectResponse
-	31, // [31:32] is the sub-list for method output_type
-	30, // [30:31] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	23, // 6: tock.agent.v1.Assignment.nominal_time:type_name -> google.protobuf.Timestamp
+	23, // 7: tock.agent.v1.Assignment.deadline:type_name -> google.protobuf.Timestamp
+	20, // 8: tock.agent.v1.Assignment.trace_context:type_name -> tock.agent.v1.Assignment.TraceContextEntry
+	5,  // 9: tock.agent.v1.Assignment.upstream:type_name -> tock.agent.v1.Upstream
+	8,  // 10: tock.agent.v1.Ack.results:type_name -> tock.agent.v1.ResultAck
+	10, // 11: tock.agent.v1.ConnectResponse.hello:type_name -> tock.agent.v1.Hello
+	12, // 12: tock.agent.v1.ConnectResponse.heartbeat:type_name -> tock.agent.v1.Heartbeat
+	13, // 13: tock.agent.v1.ConnectResponse.started:type_name -> tock.agent.v1.Started
+	14, // 14: tock.agent.v1.ConnectResponse.progress:type_name -> tock.agent.v1.Progress
+	15, // 15: tock.agent.v1.ConnectResponse.log:type_name -> tock.agent.v1.Log
+	16, // 16: tock.agent.v1.ConnectResponse.results:type_name -> tock.agent.v1.Results
+	19, // 17: tock.agent.v1.ConnectResponse.release:type_name -> tock.agent.v1.Release
+	21, // 18: tock.agent.v1.Hello.labels:type_name -> tock.agent.v1.Hello.LabelsEntry
+	11, // 19: tock.agent.v1.Hello.running:type_name -> tock.agent.v1.RunningExecution
+	11, // 20: tock.agent.v1.Heartbeat.running:type_name -> tock.agent.v1.RunningExecution
+	11, // 21: tock.agent.v1.Started.executions:type_name -> tock.agent.v1.RunningExecution
+	23, // 22: tock.agent.v1.Started.time:type_name -> google.protobuf.Timestamp
+	23, // 23: tock.agent.v1.Log.time:type_name -> google.protobuf.Timestamp
+	17, // 24: tock.agent.v1.Results.results:type_name -> tock.agent.v1.Result
+	0,  // 25: tock.agent.v1.Result.outcome:type_name -> tock.agent.v1.Outcome
+	18, // 26: tock.agent.v1.Result.error:type_name -> tock.agent.v1.Error
+	23, // 27: tock.agent.v1.Result.start_time:type_name -> google.protobuf.Timestamp
+	23, // 28: tock.agent.v1.Result.finish_time:type_name -> google.protobuf.Timestamp
+	22, // 29: tock.agent.v1.Error.retry_after:type_name -> google.protobuf.Duration
+	11, // 30: tock.agent.v1.Release.executions:type_name -> tock.agent.v1.RunningExecution
+	1,  // 31: tock.agent.v1.AgentService.Connect:input_type -> tock.agent.v1.ConnectRequest
+	9,  // 32: tock.agent.v1.AgentService.Connect:output_type -> tock.agent.v1.ConnectResponse
+	32, // [32:33] is the sub-list for method output_type
+	31, // [31:32] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_tock_agent_v1_agent_proto_init() }
@@ -1795,7 +1885,7 @@ func file_tock_agent_v1_agent_proto_init() {
 		(*ConnectRequest_Cancel)(nil),
 		(*ConnectRequest_Ack)(nil),
 	}
-	file_tock_agent_v1_agent_proto_msgTypes[7].OneofWrappers = []any{
+	file_tock_agent_v1_agent_proto_msgTypes[8].OneofWrappers = []any{
 		(*ConnectResponse_Hello)(nil),
 		(*ConnectResponse_Heartbeat)(nil),
 		(*ConnectResponse_Started)(nil),
@@ -1810,7 +1900,7 @@ func file_tock_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tock_agent_v1_agent_proto_rawDesc), len(file_tock_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

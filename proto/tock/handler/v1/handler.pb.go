@@ -346,7 +346,9 @@ type Start struct {
 	ShardTotal int32 `protobuf:"varint,11,opt,name=shard_total,json=shardTotal,proto3" json:"shard_total,omitempty"`
 	// W3C trace context (keys "traceparent" and "tracestate") so that the handler's span joins
 	// the execution's trace.
-	TraceContext  map[string]string `protobuf:"bytes,12,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	TraceContext map[string]string `protobuf:"bytes,12,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// For an execution started because the jobs it depends on succeeded: their results.
+	Upstream      []*Upstream `protobuf:"bytes,13,rep,name=upstream,proto3" json:"upstream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,6 +467,86 @@ func (x *Start) GetTraceContext() map[string]string {
 	return nil
 }
 
+func (x *Start) GetUpstream() []*Upstream {
+	if x != nil {
+		return x.Upstream
+	}
+	return nil
+}
+
+// Upstream is the result of a job an execution depends on.
+type Upstream struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upstream job's name.
+	Job string `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// The upstream execution's id.
+	ExecutionId string `protobuf:"bytes,2,opt,name=execution_id,json=executionId,proto3" json:"execution_id,omitempty"`
+	// Its output.
+	Output []byte `protobuf:"bytes,3,opt,name=output,proto3" json:"output,omitempty"`
+	// The media type of output.
+	ContentType   string `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Upstream) Reset() {
+	*x = Upstream{}
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Upstream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Upstream) ProtoMessage() {}
+
+func (x *Upstream) ProtoReflect() protoreflect.Message {
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Upstream.ProtoReflect.Descriptor instead.
+func (*Upstream) Descriptor() ([]byte, []int) {
+	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Upstream) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *Upstream) GetExecutionId() string {
+	if x != nil {
+		return x.ExecutionId
+	}
+	return ""
+}
+
+func (x *Upstream) GetOutput() []byte {
+	if x != nil {
+		return x.Output
+	}
+	return nil
+}
+
+func (x *Upstream) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
 // Cancel asks the service to cancel a running execution.
 type Cancel struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -478,7 +560,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[5]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +572,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[5]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +585,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{5}
+	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Cancel) GetExecutionId() string {
@@ -538,7 +620,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[6]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +632,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[6]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +645,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{6}
+	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ExecuteResponse) GetKind() isExecuteResponse_Kind {
@@ -656,7 +738,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[7]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +750,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[7]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +763,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{7}
+	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Progress) GetExecutionId() string {
@@ -722,7 +804,7 @@ type Log struct {
 
 func (x *Log) Reset() {
 	*x = Log{}
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[8]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +816,7 @@ func (x *Log) String() string {
 func (*Log) ProtoMessage() {}
 
 func (x *Log) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[8]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +829,7 @@ func (x *Log) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Log.ProtoReflect.Descriptor instead.
 func (*Log) Descriptor() ([]byte, []int) {
-	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{8}
+	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Log) GetExecutionId() string {
@@ -789,7 +871,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[9]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +883,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[9]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +896,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{9}
+	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Heartbeat) GetExecutionId() string {
@@ -842,7 +924,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[10]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +936,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[10]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +949,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{10}
+	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Result) GetExecutionId() string {
@@ -933,7 +1015,7 @@ type Output struct {
 
 func (x *Output) Reset() {
 	*x = Output{}
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[11]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1027,7 @@ func (x *Output) String() string {
 func (*Output) ProtoMessage() {}
 
 func (x *Output) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[11]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1040,7 @@ func (x *Output) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Output.ProtoReflect.Descriptor instead.
 func (*Output) Descriptor() ([]byte, []int) {
-	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{11}
+	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Output) GetData() []byte {
@@ -995,7 +1077,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[12]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1089,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_tock_handler_v1_handler_proto_msgTypes[12]
+	mi := &file_tock_handler_v1_handler_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1102,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{12}
+	return file_tock_handler_v1_handler_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Error) GetMessage() string {
@@ -1072,7 +1154,7 @@ const file_tock_handler_v1_handler_proto_rawDesc = "" +
 	"\x0eExecuteRequest\x12.\n" +
 	"\x05start\x18\x01 \x01(\v2\x16.tock.handler.v1.StartH\x00R\x05start\x121\n" +
 	"\x06cancel\x18\x02 \x01(\v2\x17.tock.handler.v1.CancelH\x00R\x06cancelB\x06\n" +
-	"\x04kind\"\x97\x04\n" +
+	"\x04kind\"\xce\x04\n" +
 	"\x05Start\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12\x18\n" +
 	"\ahandler\x18\x02 \x01(\tR\ahandler\x12\x10\n" +
@@ -1089,10 +1171,16 @@ const file_tock_handler_v1_handler_proto_rawDesc = "" +
 	"shardIndex\x12\x1f\n" +
 	"\vshard_total\x18\v \x01(\x05R\n" +
 	"shardTotal\x12M\n" +
-	"\rtrace_context\x18\f \x03(\v2(.tock.handler.v1.Start.TraceContextEntryR\ftraceContext\x1a?\n" +
+	"\rtrace_context\x18\f \x03(\v2(.tock.handler.v1.Start.TraceContextEntryR\ftraceContext\x125\n" +
+	"\bupstream\x18\r \x03(\v2\x19.tock.handler.v1.UpstreamR\bupstream\x1a?\n" +
 	"\x11TraceContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"C\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"z\n" +
+	"\bUpstream\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\tR\x03job\x12!\n" +
+	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12\x16\n" +
+	"\x06output\x18\x03 \x01(\fR\x06output\x12!\n" +
+	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\"C\n" +
 	"\x06Cancel\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xeb\x01\n" +
@@ -1152,7 +1240,7 @@ func file_tock_handler_v1_handler_proto_rawDescGZIP() []byte {
 }
 
 var file_tock_handler_v1_handler_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tock_handler_v1_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_tock_handler_v1_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_tock_handler_v1_handler_proto_goTypes = []any{
 	(ErrorCause)(0),               // 0: tock.handler.v1.ErrorCause
 	(*ListHandlersRequest)(nil),   // 1: tock.handler.v1.ListHandlersRequest
@@ -1160,43 +1248,45 @@ var file_tock_handler_v1_handler_proto_goTypes = []any{
 	(*HandlerInfo)(nil),           // 3: tock.handler.v1.HandlerInfo
 	(*ExecuteRequest)(nil),        // 4: tock.handler.v1.ExecuteRequest
 	(*Start)(nil),                 // 5: tock.handler.v1.Start
-	(*Cancel)(nil),                // 6: tock.handler.v1.Cancel
-	(*ExecuteResponse)(nil),       // 7: tock.handler.v1.ExecuteResponse
-	(*Progress)(nil),              // 8: tock.handler.v1.Progress
-	(*Log)(nil),                   // 9: tock.handler.v1.Log
-	(*Heartbeat)(nil),             // 10: tock.handler.v1.Heartbeat
-	(*Result)(nil),                // 11: tock.handler.v1.Result
-	(*Output)(nil),                // 12: tock.handler.v1.Output
-	(*Error)(nil),                 // 13: tock.handler.v1.Error
-	nil,                           // 14: tock.handler.v1.Start.TraceContextEntry
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(*Upstream)(nil),              // 6: tock.handler.v1.Upstream
+	(*Cancel)(nil),                // 7: tock.handler.v1.Cancel
+	(*ExecuteResponse)(nil),       // 8: tock.handler.v1.ExecuteResponse
+	(*Progress)(nil),              // 9: tock.handler.v1.Progress
+	(*Log)(nil),                   // 10: tock.handler.v1.Log
+	(*Heartbeat)(nil),             // 11: tock.handler.v1.Heartbeat
+	(*Result)(nil),                // 12: tock.handler.v1.Result
+	(*Output)(nil),                // 13: tock.handler.v1.Output
+	(*Error)(nil),                 // 14: tock.handler.v1.Error
+	nil,                           // 15: tock.handler.v1.Start.TraceContextEntry
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
 }
 var file_tock_handler_v1_handler_proto_depIdxs = []int32{
 	3,  // 0: tock.handler.v1.ListHandlersResponse.handlers:type_name -> tock.handler.v1.HandlerInfo
 	5,  // 1: tock.handler.v1.ExecuteRequest.start:type_name -> tock.handler.v1.Start
-	6,  // 2: tock.handler.v1.ExecuteRequest.cancel:type_name -> tock.handler.v1.Cancel
-	15, // 3: tock.handler.v1.Start.nominal_time:type_name -> google.protobuf.Timestamp
-	15, // 4: tock.handler.v1.Start.deadline:type_name -> google.protobuf.Timestamp
-	14, // 5: tock.handler.v1.Start.trace_context:type_name -> tock.handler.v1.Start.TraceContextEntry
-	8,  // 6: tock.handler.v1.ExecuteResponse.progress:type_name -> tock.handler.v1.Progress
-	9,  // 7: tock.handler.v1.ExecuteResponse.log:type_name -> tock.handler.v1.Log
-	10, // 8: tock.handler.v1.ExecuteResponse.heartbeat:type_name -> tock.handler.v1.Heartbeat
-	11, // 9: tock.handler.v1.ExecuteResponse.result:type_name -> tock.handler.v1.Result
-	15, // 10: tock.handler.v1.Log.time:type_name -> google.protobuf.Timestamp
-	12, // 11: tock.handler.v1.Result.output:type_name -> tock.handler.v1.Output
-	13, // 12: tock.handler.v1.Result.error:type_name -> tock.handler.v1.Error
-	16, // 13: tock.handler.v1.Error.retry_after:type_name -> google.protobuf.Duration
-	0,  // 14: tock.handler.v1.Error.cause:type_name -> tock.handler.v1.ErrorCause
-	1,  // 15: tock.handler.v1.HandlerService.ListHandlers:input_type -> tock.handler.v1.ListHandlersRequest
-	4,  // 16: tock.handler.v1.HandlerService.Execute:input_type -> tock.handler.v1.ExecuteRequest
-	2,  // 17: tock.handler.v1.HandlerService.ListHandlers:output_type -> tock.handler.v1.ListHandlersResponse
-	7,  // 18: tock.handler.v1.HandlerService.Execute:output_type -> tock.handler.v1.ExecuteResponse
-	17, // [17:19] is the sub-list for method output_type
-	15, // [15:17] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	7,  // 2: tock.handler.v1.ExecuteRequest.cancel:type_name -> tock.handler.v1.Cancel
+	16, // 3: tock.handler.v1.Start.nominal_time:type_name -> google.protobuf.Timestamp
+	16, // 4: tock.handler.v1.Start.deadline:type_name -> google.protobuf.Timestamp
+	15, // 5: tock.handler.v1.Start.trace_context:type_name -> tock.handler.v1.Start.TraceContextEntry
+	6,  // 6: tock.handler.v1.Start.upstream:type_name -> tock.handler.v1.Upstream
+	9,  // 7: tock.handler.v1.ExecuteResponse.progress:type_name -> tock.handler.v1.Progress
+	10, // 8: tock.handler.v1.ExecuteResponse.log:type_name -> tock.handler.v1.Log
+	11, // 9: tock.handler.v1.ExecuteResponse.heartbeat:type_name -> tock.handler.v1.Heartbeat
+	12, // 10: tock.handler.v1.ExecuteResponse.result:type_name -> tock.handler.v1.Result
+	16, // 11: tock.handler.v1.Log.time:type_name -> google.protobuf.Timestamp
+	13, // 12: tock.handler.v1.Result.output:type_name -> tock.handler.v1.Output
+	14, // 13: tock.handler.v1.Result.error:type_name -> tock.handler.v1.Error
+	17, // 14: tock.handler.v1.Error.retry_after:type_name -> google.protobuf.Duration
+	0,  // 15: tock.handler.v1.Error.cause:type_name -> tock.handler.v1.ErrorCause
+	1,  // 16: tock.handler.v1.HandlerService.ListHandlers:input_type -> tock.handler.v1.ListHandlersRequest
+	4,  // 17: tock.handler.v1.HandlerService.Execute:input_type -> tock.handler.v1.ExecuteRequest
+	2,  // 18: tock.handler.v1.HandlerService.ListHandlers:output_type -> tock.handler.v1.ListHandlersResponse
+	8,  // 19: tock.handler.v1.HandlerService.Execute:output_type -> tock.handler.v1.ExecuteResponse
+	18, // [18:20] is the sub-list for method output_type
+	16, // [16:18] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_tock_handler_v1_handler_proto_init() }
@@ -1208,13 +1298,13 @@ func file_tock_handler_v1_handler_proto_init() {
 		(*ExecuteRequest_Start)(nil),
 		(*ExecuteRequest_Cancel)(nil),
 	}
-	file_tock_handler_v1_handler_proto_msgTypes[6].OneofWrappers = []any{
+	file_tock_handler_v1_handler_proto_msgTypes[7].OneofWrappers = []any{
 		(*ExecuteResponse_Progress)(nil),
 		(*ExecuteResponse_Log)(nil),
 		(*ExecuteResponse_Heartbeat)(nil),
 		(*ExecuteResponse_Result)(nil),
 	}
-	file_tock_handler_v1_handler_proto_msgTypes[10].OneofWrappers = []any{
+	file_tock_handler_v1_handler_proto_msgTypes[11].OneofWrappers = []any{
 		(*Result_Output)(nil),
 		(*Result_Error)(nil),
 	}
@@ -1224,7 +1314,7 @@ func file_tock_handler_v1_handler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tock_handler_v1_handler_proto_rawDesc), len(file_tock_handler_v1_handler_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
