@@ -32,7 +32,7 @@ run: build ## run tockd dev with the Go example service and a demo job firing ev
 test: test-go test-python check-generated lint ## run every test suite and check (Go, Python, end to end, generated code, lint)
 
 .PHONY: test-go
-test-go: build ## run the Go tests (unit, store conformance, end to end)
+test-go: build $(VENV)/.installed ## run the Go tests (unit, store conformance, end to end)
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-python

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,7 +15,7 @@ const maxSleep = time.Hour
 // register adds the example handlers to w.
 func register(w *worker.Worker) {
 	w.Handle("echo", echo)
-	w.Handle("sleep", sleep)
+	worker.HandleTyped(w, "sleep", sleep)
 	w.Handle("fail", fail)
 }
 
@@ -33,28 +32,34 @@ type sleepOutput struct {
 	SleptMS int64 `json:"slept_ms"`
 }
 
-// sleep sleeps for the requested number of milliseconds, reporting progress, and returns early
-// with the context's error when the execution is cancelled or its deadline passes.
-func sleep(ctx context.Context, payload []byte) ([]byte, error) {
-	var in sleepInput
-	if err := json.Unmarshal(payload, &in); err != nil {
-		return nil, &worker.Error{Kind: "InvalidInput", Message: `sleep wants a JSON payload like {"ms": 100}`, Err: err}
-	}
+// sleep sleeps for the requested number of milliseconds, reporting progress and heartbeating
+// every second, and returns early with the context's error when the execution is cancelled or
+// its deadline passes.
+func sleep(ctx context.Context, in sleepInput) (sleepOutput, error) {
 	d := time.Duration(in.MS) * time.Millisecond
 	if in.MS < 0 || d > maxSleep {
-		return nil, &worker.Error{Kind: "InvalidInput", Message: fmt.Sprintf("sleep: ms must be from 0 to %d, got %d", maxSleep.Milliseconds(), in.MS)}
+		return sleepOutput{}, &worker.Error{Kind: "InvalidInput", Message: fmt.Sprintf("sleep: ms must be from 0 to %d, got %d", maxSleep.Milliseconds(), in.MS)}
 	}
-	worker.Logf(ctx, slog.LevelInfo, "sleeping for %s", d)
+	worker.Logf(ctx, slog.LevelInfo, "sleeping for %d ms", in.MS)
 	worker.Progress(ctx, 0, "sleeping")
+	start := time.Now()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return nil, fmt.Errorf("sleep interrupted: %w", ctx.Err())
-	case <-timer.C:
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return sleepOutput{}, fmt.Errorf("sleep interrupted: %w", ctx.Err())
+		case <-ticker.C:
+			slept := time.Since(start)
+			worker.Heartbeat(ctx)
+			worker.Progress(ctx, float64(slept)/float64(d), fmt.Sprintf("slept %d of %d ms", slept.Milliseconds(), in.MS))
+		case <-timer.C:
+			worker.Progress(ctx, 1, "awake")
+			return sleepOutput{SleptMS: in.MS}, nil
+		}
 	}
-	worker.Progress(ctx, 1, "awake")
-	return json.Marshal(sleepOutput{SleptMS: in.MS})
 }
 
 // fail always fails, retryably.

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/tockhq/tock/sdk-go/worker"
+	"github.com/tockhq/tock/sdk-go/worker/otelworker"
 )
 
 func main() {
@@ -49,7 +50,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	w := worker.New(worker.Options{Token: *token, Logger: log})
+	w := worker.New(worker.Options{
+		Token:  *token,
+		Logger: log,
+		// Spans go to the global tracer provider; this example installs none, so they are
+		// dropped, but the handlers' contexts still carry the execution's trace.
+		Interceptors: []worker.Interceptor{otelworker.NewInterceptor()},
+	})
 	register(w)
 
 	lis, err := worker.Listen(*listen)

@@ -10,11 +10,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	handlerv1 "github.com/tockhq/tock/proto/tock/handler/v1"
 	"github.com/tockhq/tock/sdk-go/worker"
+	"github.com/tockhq/tock/sdk-go/worker/workertest"
 	"go.uber.org/goleak"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 func TestMain(m *testing.M) {
@@ -30,17 +28,17 @@ func TestEcho(t *testing.T) {
 
 func TestSleep(t *testing.T) {
 	t.Parallel()
-	out, err := sleep(context.Background(), []byte(`{"ms": 5}`))
+	out, err := sleep(context.Background(), sleepInput{MS: 5})
 	require.NoError(t, err)
-	require.JSONEq(t, `{"slept_ms": 5}`, string(out))
+	require.Equal(t, sleepOutput{SleptMS: 5}, out)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = sleep(ctx, []byte(`{"ms": 60000}`))
+	_, err = sleep(ctx, sleepInput{MS: 60000})
 	require.ErrorIs(t, err, context.Canceled)
 
-	for _, bad := range []string{`nope`, `{"ms": -1}`, `{"ms": 999999999}`} {
-		_, err = sleep(context.Background(), []byte(bad))
+	for _, bad := range []int64{-1, 999999999} {
+		_, err = sleep(context.Background(), sleepInput{MS: bad})
 		var we *worker.Error
 		require.ErrorAs(t, err, &we, bad)
 		require.Equal(t, "InvalidInput", we.Kind)
@@ -81,7 +79,7 @@ func TestServiceServesHandlers(t *testing.T) {
 	var logs syncBuffer
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"--listen", "127.0.0.1:0"}, &logs) }()
+	go func() { done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--token", "tok"}, &logs) }()
 	defer func() {
 		stop()
 		require.NoError(t, <-done)
@@ -97,55 +95,43 @@ func TestServiceServesHandlers(t *testing.T) {
 		return m != nil
 	}, 10*time.Second, 5*time.Millisecond)
 
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	agent, err := workertest.Dial(addr, workertest.Options{Token: "tok"})
 	require.NoError(t, err)
-	defer conn.Close()
-	client := handlerv1.NewHandlerServiceClient(conn)
-
-	list, err := client.ListHandlers(t.Context(), &handlerv1.ListHandlersRequest{})
+	defer agent.Close()
+	names, err := agent.Handlers(t.Context())
 	require.NoError(t, err)
-	var names []string
-	for _, h := range list.GetHandlers() {
-		names = append(names, h.GetName())
-	}
 	require.Equal(t, []string{"echo", "fail", "sleep"}, names)
 
-	sctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	stream, err := client.Execute(sctx)
+	res, err := agent.Run(t.Context(), workertest.Start{Handler: "echo", Payload: []byte(`{"x":1}`)})
 	require.NoError(t, err)
-	start := func(id, handler, payload string) {
-		require.NoError(t, stream.Send(&handlerv1.ExecuteRequest{Kind: &handlerv1.ExecuteRequest_Start{Start: &handlerv1.Start{
-			ExecutionId: id, Handler: handler, Payload: []byte(payload),
-		}}}))
+	require.JSONEq(t, `{"x":1}`, string(res.Output))
+
+	res, err = agent.Run(t.Context(), workertest.Start{Handler: "sleep", Payload: []byte(`{"ms": 10}`)})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"slept_ms":10}`, string(res.Output))
+	require.Equal(t, []workertest.Progress{{Fraction: 0, Message: "sleeping"}, {Fraction: 1, Message: "awake"}}, res.Progress)
+	require.Equal(t, "sleeping for 10 ms", res.Logs[0].Message)
+
+	res, err = agent.Run(t.Context(), workertest.Start{Handler: "fail"})
+	require.NoError(t, err)
+	require.Equal(t, &worker.Error{Kind: "Deliberate", Message: "fail handler always fails", Retryable: true}, res.Err)
+
+	for payload, kind := range map[string]string{`{"ms": "soon"}`: "InvalidPayload", `{"ms": -5}`: "InvalidInput"} {
+		res, err = agent.Run(t.Context(), workertest.Start{Handler: "sleep", Payload: []byte(payload)})
+		require.NoError(t, err)
+		require.Equal(t, kind, res.Err.Kind, payload)
+		require.False(t, res.Err.Retryable, payload)
 	}
-	results := map[string]*handlerv1.Result{}
-	waitResult := func(id string) *handlerv1.Result {
-		for results[id] == nil {
-			m, err := stream.Recv()
-			require.NoError(t, err)
-			if r := m.GetResult(); r != nil {
-				results[r.GetExecutionId()] = r
-			}
-		}
-		return results[id]
-	}
 
-	start("e1", "echo", `{"x":1}`)
-	start("s1", "sleep", `{"ms": 10}`)
-	start("f1", "fail", ``)
-	start("s2", "sleep", `{"ms": 600000}`)
+	res, err = agent.Run(t.Context(), workertest.Start{Handler: "sleep", Payload: []byte(`{"ms": 600000}`), Deadline: time.Now().Add(20 * time.Millisecond)})
+	require.NoError(t, err)
+	require.Equal(t, workertest.TimedOut, res.Outcome)
 
-	require.JSONEq(t, `{"x":1}`, string(waitResult("e1").GetOutput().GetData()))
-	require.JSONEq(t, `{"slept_ms":10}`, string(waitResult("s1").GetOutput().GetData()))
-	f := waitResult("f1").GetError()
-	require.Equal(t, "Deliberate", f.GetKind())
-	require.True(t, f.GetRetryable())
-
-	require.NoError(t, stream.Send(&handlerv1.ExecuteRequest{Kind: &handlerv1.ExecuteRequest_Cancel{
-		Cancel: &handlerv1.Cancel{ExecutionId: "s2"},
-	}}))
-	require.Equal(t, handlerv1.ErrorCause_ERROR_CAUSE_CANCELLED, waitResult("s2").GetError().GetCause())
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	res, err = agent.Run(cancelled, workertest.Start{Handler: "sleep", Payload: []byte(`{"ms": 600000}`)})
+	require.NoError(t, err)
+	require.Equal(t, workertest.Cancelled, res.Outcome)
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {

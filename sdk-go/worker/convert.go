@@ -54,13 +54,18 @@ func contentTypeOf(out []byte) string {
 	return contentTypeBinary
 }
 
-// outputResult is the result of a handler that returned normally.
-func outputResult(id string, out []byte) *handlerv1.ExecuteResponse {
+// outputResult is the result of a handler that returned normally. An output without a
+// content type gets one guessed from its bytes.
+func outputResult(id string, out Payload) *handlerv1.ExecuteResponse {
+	ct := out.ContentType
+	if ct == "" {
+		ct = contentTypeOf(out.Data)
+	}
 	return resultMessage(&handlerv1.Result{
 		ExecutionId: id,
 		Outcome: &handlerv1.Result_Output{Output: &handlerv1.Output{
-			Data:        out,
-			ContentType: contentTypeOf(out),
+			Data:        out.Data,
+			ContentType: ct,
 		}},
 	})
 }
@@ -88,7 +93,7 @@ func errorResult(ctx context.Context, id string, err error) *handlerv1.ExecuteRe
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		perr.Cause = handlerv1.ErrorCause_ERROR_CAUSE_DEADLINE_EXCEEDED
 		perr.Kind = orDefault(perr.Kind, kindDeadlineExceeded)
-	case errors.Is(context.Cause(ctx), errWorkerShutdown):
+	case errors.Is(context.Cause(ctx), ErrShutdown):
 		// Cancelled because the worker is stopping, not because anyone asked: the execution
 		// should run again elsewhere, so it is reported as a retryable failure.
 		perr.Kind = orDefault(perr.Kind, kindShutdown)

@@ -2,30 +2,26 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
 	"github.com/tockhq/tock/sdk-go/worker"
+	"github.com/tockhq/tock/sdk-go/worker/workertest"
 )
 
 // A service registers its handlers and serves them until its context is done; in a real
-// program the context comes from signal.NotifyContext so that SIGTERM drains the worker.
+// program the context comes from signal.NotifyContext, so that SIGTERM drains the worker:
+// running handlers get Options.ShutdownTimeout to finish before their contexts are cancelled.
 func Example() {
 	w := worker.New(worker.Options{
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ShutdownTimeout: 5 * time.Second,
 	})
-	w.Handle("greet", func(ctx context.Context, payload []byte) ([]byte, error) {
-		var in struct{ Name string }
-		if err := json.Unmarshal(payload, &in); err != nil {
-			return nil, worker.NonRetryable(fmt.Errorf("decode payload: %w", err))
-		}
-		worker.Logf(ctx, slog.LevelInfo, "greeting %s", in.Name)
-		return json.Marshal(map[string]string{"greeting": "hello, " + in.Name})
+	worker.HandleTyped(w, "greet", func(ctx context.Context, in struct{ Name string }) (map[string]string, error) {
+		worker.Logger(ctx).Info("greeting", "name", in.Name)
+		return map[string]string{"greeting": "hello, " + in.Name}, nil
 	})
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -36,46 +32,39 @@ func Example() {
 }
 
 // Handlers read the execution they run from their context, for example to fence side
-// effects with the lease epoch.
+// effects with the lease epoch, or to pick their share of a sharded job.
 func ExampleExecutionFromContext() {
-	handler := func(ctx context.Context, _ []byte) ([]byte, error) {
-		exec, ok := worker.ExecutionFromContext(ctx)
-		if !ok {
-			return nil, errors.New("not running as a Tock execution")
-		}
-		return fmt.Appendf(nil, `{"job":%q,"attempt":%d,"epoch":%d}`, exec.Job, exec.Attempt, exec.LeaseEpoch), nil
-	}
-	_, err := handler(context.Background(), nil)
-	fmt.Println(err)
-	// Output: not running as a Tock execution
-}
-
-// An *Error sets the kind jobs can match in their non-retryable kinds and the earliest time
-// to retry.
-func ExampleError() {
-	err := fmt.Errorf("charge card: %w", &worker.Error{
-		Kind:       "RateLimited",
-		Message:    "payment provider is throttling",
-		Retryable:  true,
-		RetryAfter: 30 * time.Second,
+	w := worker.New(worker.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w.Handle("report", func(ctx context.Context, _ []byte) ([]byte, error) {
+		exec, _ := worker.ExecutionFromContext(ctx)
+		fmt.Println("id:", exec.ID)
+		fmt.Println("job:", exec.Job, "handler:", exec.Handler)
+		fmt.Println("attempt:", exec.Attempt, "lease epoch:", exec.LeaseEpoch)
+		fmt.Println("nominal time:", exec.NominalTime.Format(time.RFC3339))
+		fmt.Printf("shard: %d of %d\n", exec.ShardIndex+1, exec.ShardTotal)
+		_, hasDeadline := ctx.Deadline()
+		fmt.Println("deadline:", exec.Deadline.Equal(time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)), hasDeadline)
+		return nil, nil
 	})
 
-	var e *worker.Error
-	if errors.As(err, &e) {
-		fmt.Println(e.Kind, e.Retryable, e.RetryAfter)
-	}
-	fmt.Println(err)
+	agent := workertest.Serve(w, workertest.Options{})
+	defer agent.Close()
+	_, _ = agent.Run(context.Background(), workertest.Start{
+		ID:          "0190a1b2-0000-7000-8000-000000000001",
+		Handler:     "report",
+		Job:         "nightly-report",
+		Attempt:     2,
+		LeaseEpoch:  5,
+		NominalTime: time.Date(2030, 6, 1, 2, 0, 0, 0, time.UTC),
+		ShardIndex:  1,
+		ShardTotal:  4,
+		Deadline:    time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC),
+	})
 	// Output:
-	// RateLimited true 30s
-	// charge card: payment provider is throttling
-}
-
-// Plain errors are retried under the job's retry policy; NonRetryable stops retries.
-func ExampleNonRetryable() {
-	err := worker.NonRetryable(errors.New("unknown customer id"))
-
-	var e *worker.Error
-	errors.As(err, &e)
-	fmt.Println(e.Retryable, err)
-	// Output: false unknown customer id
+	// id: 0190a1b2-0000-7000-8000-000000000001
+	// job: nightly-report handler: report
+	// attempt: 2 lease epoch: 5
+	// nominal time: 2030-06-01T02:00:00Z
+	// shard: 2 of 4
+	// deadline: true true
 }

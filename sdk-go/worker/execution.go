@@ -2,14 +2,13 @@ package worker
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	handlerv1 "github.com/tockhq/tock/proto/tock/handler/v1"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Execution describes the execution a handler is running.
@@ -46,8 +45,17 @@ type execution struct {
 	info     Execution
 	out      *sendQueue              // the stream's outgoing messages
 	cancel   context.CancelCauseFunc // cancels the handler's context with a cause
+	log      *slog.Logger            // Options.Logger, for Logger's local copy of each line
 	finished atomic.Bool             // set once the result is built; later progress is dropped
+	lastBeat atomic.Int64            // when the last heartbeat was queued, in Unix nanoseconds
+
+	loggerOnce sync.Once
+	logger     *slog.Logger // built by Logger on first use
 }
+
+// heartbeatInterval is the shortest time between two heartbeats of one execution; Heartbeat
+// calls in between are dropped.
+const heartbeatInterval = time.Second
 
 // ExecutionFromContext returns the execution a handler's context belongs to. The second result
 // is false outside a handler.
@@ -86,20 +94,29 @@ func Progress(ctx context.Context, fraction float64, msg string) {
 	}})
 }
 
-// Logf sends a log line for the current execution to the agent, which forwards it to the
-// control plane. It never blocks; outside a handler, or after the handler returned, it does
-// nothing. Log lines may be dropped when the agent cannot keep up.
-func Logf(ctx context.Context, level slog.Level, format string, args ...any) {
+// Heartbeat tells the agent that the current execution's handler is alive. Call it from long
+// handlers, between steps or from a ticker. It never blocks; at most one heartbeat per second
+// is sent for an execution, and calls in between are dropped, so it is cheap to call often.
+// Outside a handler, or after the handler returned, it does nothing.
+//
+// The execution's lease does not depend on it: the agent keeps the lease of every execution
+// it runs alive by its own heartbeats to the control plane, for as long as the execution
+// runs. Handler heartbeats are a liveness signal from inside the handler, for a stuck handler
+// to be told apart from a slow one.
+func Heartbeat(ctx context.Context) {
 	ex := executionOf(ctx)
 	if ex == nil {
 		return
 	}
-	ex.out.pushDroppable(&handlerv1.ExecuteResponse{Kind: &handlerv1.ExecuteResponse_Log{
-		Log: &handlerv1.Log{
-			ExecutionId: ex.info.ID,
-			Time:        timestamppb.Now(),
-			Level:       level.String(),
-			Message:     fmt.Sprintf(format, args...),
-		},
+	now := time.Now().UnixNano()
+	last := ex.lastBeat.Load()
+	if last != 0 && now-last < int64(heartbeatInterval) {
+		return
+	}
+	if !ex.lastBeat.CompareAndSwap(last, now) {
+		return // another goroutine of this handler sent it
+	}
+	ex.out.pushDroppable(&handlerv1.ExecuteResponse{Kind: &handlerv1.ExecuteResponse_Heartbeat{
+		Heartbeat: &handlerv1.Heartbeat{ExecutionId: ex.info.ID},
 	}})
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	handlerv1 "github.com/tockhq/tock/proto/tock/handler/v1"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // errStreamClosed is the cause given to handler contexts when their Execute stream ends.
@@ -165,7 +164,7 @@ func (s *stream) start(m *handlerv1.Start) {
 	}
 
 	ctx, cancel := context.WithCancelCause(s.ctx)
-	ex := &execution{info: info, out: s.out, cancel: cancel}
+	ex := &execution{info: info, out: s.out, cancel: cancel, log: s.w.baseLog}
 	release := func() { cancel(nil) }
 	if !info.Deadline.IsZero() {
 		var cancelDeadline context.CancelFunc
@@ -173,17 +172,17 @@ func (s *stream) start(m *handlerv1.Start) {
 		release = func() { cancelDeadline(); cancel(nil) }
 	}
 	ctx = context.WithValue(ctx, execKey{}, ex)
-	ctx, span := startSpan(ctx, info, m.GetTraceContext())
+	ctx = withTraceContext(ctx, m.GetTraceContext())
 	s.execs[info.ID] = ex
 	s.handlers.Add(1)
-	go s.run(ctx, ex, fn, m.GetPayload(), span, release)
+	go s.run(ctx, ex, fn, Payload{Data: m.GetPayload(), ContentType: info.ContentType}, release)
 }
 
-// run calls the handler and queues its result.
-func (s *stream) run(ctx context.Context, ex *execution, fn HandlerFunc, payload []byte, span trace.Span, release func()) {
+// run calls the handler, through the interceptors, and queues its result.
+func (s *stream) run(ctx context.Context, ex *execution, fn ExecuteFunc, in Payload, release func()) {
 	defer s.handlers.Done()
 	defer s.w.finished()
-	out, err := invoke(ctx, fn, payload)
+	out, err := invoke(ctx, fn, in)
 
 	var res *handlerv1.ExecuteResponse
 	if err == nil {
@@ -197,7 +196,6 @@ func (s *stream) run(ctx context.Context, ex *execution, fn HandlerFunc, payload
 		}
 	}
 	ex.finished.Store(true)
-	endSpan(span, err)
 	release()
 
 	s.mu.Lock()
@@ -206,14 +204,15 @@ func (s *stream) run(ctx context.Context, ex *execution, fn HandlerFunc, payload
 	s.out.push(res)
 }
 
-// invoke calls fn, turning a panic into an error.
-func invoke(ctx context.Context, fn HandlerFunc, payload []byte) (out []byte, err error) {
+// invoke calls fn, turning a panic into an error. The handler's own panics are already
+// recovered inside the interceptors (see chain); this catches the interceptors' panics.
+func invoke(ctx context.Context, fn ExecuteFunc, in Payload) (out Payload, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = nil, &panicError{value: r, stack: debug.Stack()}
+			out, err = Payload{}, &panicError{value: r, stack: debug.Stack()}
 		}
 	}()
-	return fn(ctx, payload)
+	return fn(ctx, in)
 }
 
 // cancelExecution cancels a running execution's context; its handler reports the result.

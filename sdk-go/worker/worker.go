@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -26,8 +27,11 @@ const (
 	gracefulStopTimeout = 5 * time.Second
 )
 
-// errWorkerShutdown is the cause given to handler contexts cancelled because the worker stops.
-var errWorkerShutdown = errors.New("worker shutting down")
+// ErrShutdown is the cause (see context.Cause) of a handler's context when the worker cancels
+// it because Options.ShutdownTimeout passed during shutdown. Such an execution is reported as
+// a retryable failure of kind "WorkerShutdown", so that it runs again elsewhere; a handler may
+// check for it to save a checkpoint first.
+var ErrShutdown = errors.New("worker shutting down")
 
 // HandlerFunc runs one execution: it receives the execution's payload and returns its output.
 // ctx carries the execution (see ExecutionFromContext) and its deadline, and is cancelled when
@@ -49,20 +53,23 @@ type Options struct {
 	// ServerOptions are appended to the gRPC server's options, for example credentials.
 	// Default: none.
 	ServerOptions []grpc.ServerOption
+	// Interceptors wrap every handler, the first outermost (see Interceptor). Default: none.
+	Interceptors []Interceptor
 }
 
 // Worker serves registered handlers to a Tock agent. Create it with New, register handlers
 // with Handle, then call Serve or ListenAndServe once.
 type Worker struct {
-	opts Options
-	log  *slog.Logger
+	opts    Options
+	log     *slog.Logger // the worker's own lines
+	baseLog *slog.Logger // Options.Logger, for handlers' lines (see Logger)
 
-	mu       sync.Mutex // protects handlers, running, stopping, idle and served
-	handlers map[string]HandlerFunc
-	running  int           // handlers that have not returned, on every stream
-	stopping bool          // set once shutdown begins; new executions are refused
-	idle     chan struct{} // closed when stopping and running is zero
-	served   bool          // Serve was called
+	mu       sync.Mutex             // protects handlers, running, stopping, idle and served
+	handlers map[string]ExecuteFunc // each wrapped in the interceptors
+	running  int                    // handlers that have not returned, on every stream
+	stopping bool                   // set once shutdown begins; new executions are refused
+	idle     chan struct{}          // closed when stopping and running is zero
+	served   bool                   // Serve was called
 
 	// force is cancelled when ShutdownTimeout has passed after shutdown began; every
 	// execution's context is cancelled with it.
@@ -84,10 +91,12 @@ func New(opts Options) *Worker {
 		log = slog.Default()
 	}
 	force, forceCancel := context.WithCancelCause(context.Background())
+	opts.Interceptors = slices.Clone(opts.Interceptors)
 	return &Worker{
 		opts:        opts,
 		log:         log.With("component", "tock-worker"),
-		handlers:    make(map[string]HandlerFunc),
+		baseLog:     log,
+		handlers:    make(map[string]ExecuteFunc),
 		idle:        make(chan struct{}),
 		force:       force,
 		forceCancel: forceCancel,
@@ -95,24 +104,33 @@ func New(opts Options) *Worker {
 	}
 }
 
-// Handle registers fn as the handler called name. Jobs refer to it by that name.
+// Handle registers fn as the handler called name. Jobs refer to it by that name. fn receives
+// the payload's bytes as they came; its output is reported as "application/json" when it
+// parses as JSON and "application/octet-stream" otherwise. HandleTyped decodes and encodes
+// for you.
 //
 // Handle panics when name is empty, when fn is nil, or when name is already registered: these
 // are programming errors, found the first time the program runs. Handlers may be registered
 // while the worker is serving; the agent sees them at its next handler refresh.
 func (w *Worker) Handle(name string, fn HandlerFunc) {
-	if name == "" {
-		panic("worker: Handle called with an empty handler name")
-	}
 	if fn == nil {
 		panic(fmt.Sprintf("worker: Handle(%q) called with a nil HandlerFunc", name))
 	}
+	w.register(name, bytesHandler(fn))
+}
+
+// register wraps fn in the interceptors and records it as the handler called name.
+func (w *Worker) register(name string, fn ExecuteFunc) {
+	if name == "" {
+		panic("worker: a handler was registered with an empty name")
+	}
+	h := chain(name, w.opts.Interceptors, fn)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, dup := w.handlers[name]; dup {
 		panic(fmt.Sprintf("worker: handler %q registered twice", name))
 	}
-	w.handlers[name] = fn
+	w.handlers[name] = h
 }
 
 // handlerNames returns the registered handler names, sorted.
@@ -137,7 +155,7 @@ const (
 )
 
 // admit counts a new execution of handler as running, or says why it may not run.
-func (w *Worker) admit(handler string) (HandlerFunc, admission) {
+func (w *Worker) admit(handler string) (ExecuteFunc, admission) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopping {
@@ -220,7 +238,7 @@ func (w *Worker) shutdown(srv *grpc.Server) {
 		timer.Stop()
 	case <-timer.C:
 		w.log.Warn("shutdown timeout passed; cancelling running handlers", "running", w.runningCount())
-		w.forceCancel(errWorkerShutdown)
+		w.forceCancel(ErrShutdown)
 		<-idle
 	}
 	close(w.endStreams)
@@ -236,7 +254,7 @@ func (w *Worker) shutdown(srv *grpc.Server) {
 		srv.Stop()
 		<-stopped
 	}
-	w.forceCancel(errWorkerShutdown)
+	w.forceCancel(ErrShutdown)
 	w.wg.Wait()
 }
 

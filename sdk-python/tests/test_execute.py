@@ -256,7 +256,7 @@ async def test_json_payloads(serve: Serve) -> None:
     result = await stream.result(await stream.start("add", b'{"numbers": [1, 2, 3]}'))
     assert json.loads(result.output.data) == {"sum": 6}
     r = (await stream.result(await stream.start("add", b"{not json"))).error
-    assert (r.kind, r.retryable) == ("InvalidInput", False)
+    assert (r.kind, r.retryable) == ("InvalidPayload", False)
 
 
 async def test_unencodable_result(serve: Serve) -> None:
@@ -497,3 +497,39 @@ async def test_streams_are_independent(serve: Serve) -> None:
     b = await two.start("echo", b"two", execution_id="same-id")
     assert (await one.result(a)).output.data == b"one"
     assert (await two.result(b)).output.data == b"two"
+
+
+async def test_heartbeats_are_throttled(serve: Serve) -> None:
+    calls = 1000
+
+    @tock.handler
+    async def beat(ctx: tock.ExecutionContext, payload: bytes) -> float:
+        start = asyncio.get_running_loop().time()
+        for _ in range(calls):
+            ctx.heartbeat()
+        return asyncio.get_running_loop().time() - start
+
+    @tock.handler
+    def beat_sync(ctx: tock.ExecutionContext, payload: bytes) -> float:
+        start = datetime.now(timezone.utc)
+
+        def beat_often() -> None:
+            for _ in range(calls // 4):
+                ctx.heartbeat()
+
+        threads = [threading.Thread(target=beat_often) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return (datetime.now(timezone.utc) - start).total_seconds()
+
+    _, agent = await serve(beat, beat_sync)
+    stream = agent.open()
+    for name in ("beat", "beat_sync"):
+        execution_id = await stream.start(name)
+        result = await stream.result(execution_id)
+        elapsed = json.loads(result.output.data)
+        beats = stream.kinds(execution_id).count("heartbeat")
+        # The first heartbeat is sent at once; later ones at most once a second.
+        assert 1 <= beats <= 1 + int(elapsed), (name, beats, elapsed)

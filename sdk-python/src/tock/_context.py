@@ -132,7 +132,13 @@ class ExecutionContext:
         self._reporter.log(level.upper(), message)
 
     def heartbeat(self) -> None:
-        """Tells the agent that the handler is alive."""
+        """Tells the agent that the handler is alive.
+
+        Call it from long handlers, between steps. At most one heartbeat a second is sent for
+        an execution; calls in between are dropped, so it is cheap to call often. The
+        execution's lease does not depend on it: the agent keeps the lease of every execution
+        it runs alive for as long as the execution runs.
+        """
         self._reporter.heartbeat()
 
     @property

@@ -9,6 +9,7 @@ import contextvars
 import inspect
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from ._convert import Cause, Failure, Output
 from ._errors import HandlerError
 from ._gen import handler_pb2 as pb
 from ._handler import _Registered
+from ._tracing import handler_span
 
 logger = logging.getLogger("tock")
 
@@ -31,6 +33,10 @@ SHUTTING_DOWN = Failure(
     cause=Cause.HANDLER,
 )
 """The outcome of executions the worker refuses or stops because it is shutting down."""
+
+HEARTBEAT_INTERVAL = 1.0
+"""The shortest time, in seconds, between two heartbeats of one execution; calls in between
+are dropped, so that handlers can heartbeat as often as they like."""
 
 Send = Callable[[pb.ExecuteResponse, bool], None]
 """Queues a message on the execution's stream; the flag says whether it may be dropped."""
@@ -88,6 +94,9 @@ class Execution:
         self._task: asyncio.Task[Any] | None = None
         self._queued: concurrent.futures.Future[Any] | None = None
         self._reported = False
+        # Heartbeats come from any thread.
+        self._beat_lock = threading.Lock()
+        self._last_beat: float | None = None
 
     # --- control, from the stream (loop thread) ---
 
@@ -145,6 +154,11 @@ class Execution:
         self._emit(convert.log_message(self.execution_id, now, level, message))
 
     def heartbeat(self) -> None:
+        now = time.monotonic()
+        with self._beat_lock:
+            if self._last_beat is not None and now - self._last_beat < HEARTBEAT_INTERVAL:
+                return
+            self._last_beat = now
         self._emit(convert.heartbeat_message(self.execution_id))
 
     def _emit(self, message: pb.ExecuteResponse) -> None:
@@ -186,7 +200,7 @@ class Execution:
             except ValueError as e:
                 return Failure(
                     message=f"payload is not valid JSON: {e}",
-                    kind="InvalidInput",
+                    kind="InvalidPayload",
                     retryable=False,
                     cause=Cause.HANDLER,
                 )
@@ -214,7 +228,8 @@ class Execution:
 
             async def call_async() -> Any:
                 _current.set(ctx)
-                return await handler.fn(ctx, payload)
+                with handler_span(ctx, self._span_outcome):
+                    return await handler.fn(ctx, payload)
 
             self._task = self._loop.create_task(
                 call_async(), name=f"tock handler {handler.name} {ctx.execution_id}"
@@ -224,13 +239,25 @@ class Execution:
 
             def call_sync() -> Any:
                 _current.set(ctx)
-                return handler.fn(ctx, payload)
+                with handler_span(ctx, self._span_outcome):
+                    return handler.fn(ctx, payload)
 
             self._queued = self._pool.submit(contextvars.copy_context().run, call_sync)
             future = asyncio.wrap_future(self._queued, loop=self._loop)
         future.add_done_callback(_retrieve)
         self._future = future
         return future
+
+    def _span_outcome(self, exc: BaseException | None) -> str:
+        """Names how the execution ends, for the handler's span. Runs where the handler runs;
+        it only reads what the loop has decided."""
+        if self._shutting_down:
+            return "FAILED"
+        if self._cause is Cause.DEADLINE_EXCEEDED:
+            return "TIMED_OUT"
+        if self._cause is not None:
+            return "CANCELLED"
+        return "FAILED" if exc is not None else "SUCCEEDED"
 
     def _on_deadline(self) -> None:
         self.cancel(Cause.DEADLINE_EXCEEDED, "deadline exceeded", abandon=True)

@@ -56,7 +56,7 @@ def handler(name: Any = None, *, json: bool = False) -> Any:
         name: The name jobs use to refer to the handler. Defaults to the function's name.
         json: Decode the payload as JSON and pass the decoded value instead of bytes. An
             empty payload decodes to None; a payload that is not JSON fails the execution
-            as non-retryable with kind ``"InvalidInput"``.
+            as non-retryable with kind ``"InvalidPayload"``.
     """
     if callable(name):
         return _mark(name, None, decode_json=False)
