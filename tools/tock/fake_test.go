@@ -17,15 +17,17 @@ import (
 // fakeJobs is a JobServiceClient whose methods call the matching Func field; a method whose
 // field is nil fails with Unimplemented.
 type fakeJobs struct {
-	CreateJobFunc  func(*tockv1.CreateJobRequest) (*tockv1.CreateJobResponse, error)
-	GetJobFunc     func(*tockv1.GetJobRequest) (*tockv1.GetJobResponse, error)
-	ListJobsFunc   func(*tockv1.ListJobsRequest) (*tockv1.ListJobsResponse, error)
-	UpdateJobFunc  func(*tockv1.UpdateJobRequest) (*tockv1.UpdateJobResponse, error)
-	DeleteJobFunc  func(*tockv1.DeleteJobRequest) (*tockv1.DeleteJobResponse, error)
-	PauseJobFunc   func(*tockv1.PauseJobRequest) (*tockv1.PauseJobResponse, error)
-	ResumeJobFunc  func(*tockv1.ResumeJobRequest) (*tockv1.ResumeJobResponse, error)
-	TriggerJobFunc func(*tockv1.TriggerJobRequest) (*tockv1.TriggerJobResponse, error)
-	ListFiresFunc  func(*tockv1.ListFiresRequest) (*tockv1.ListFiresResponse, error)
+	CreateJobFunc   func(*tockv1.CreateJobRequest) (*tockv1.CreateJobResponse, error)
+	GetJobFunc      func(*tockv1.GetJobRequest) (*tockv1.GetJobResponse, error)
+	ListJobsFunc    func(*tockv1.ListJobsRequest) (*tockv1.ListJobsResponse, error)
+	UpdateJobFunc   func(*tockv1.UpdateJobRequest) (*tockv1.UpdateJobResponse, error)
+	DeleteJobFunc   func(*tockv1.DeleteJobRequest) (*tockv1.DeleteJobResponse, error)
+	PauseJobFunc    func(*tockv1.PauseJobRequest) (*tockv1.PauseJobResponse, error)
+	ResumeJobFunc   func(*tockv1.ResumeJobRequest) (*tockv1.ResumeJobResponse, error)
+	TriggerJobFunc  func(*tockv1.TriggerJobRequest) (*tockv1.TriggerJobResponse, error)
+	ListFiresFunc   func(*tockv1.ListFiresRequest) (*tockv1.ListFiresResponse, error)
+	PreviewJobFunc  func(*tockv1.PreviewJobRequest) (*tockv1.PreviewJobResponse, error)
+	BackfillJobFunc func(*tockv1.BackfillJobRequest) (*tockv1.BackfillJobResponse, error)
 }
 
 var errUnimplemented = status.Error(codes.Unimplemented, "not faked")
@@ -74,11 +76,20 @@ func (f *fakeJobs) ListFires(_ context.Context, in *tockv1.ListFiresRequest, _ .
 	return call(f.ListFiresFunc, in)
 }
 
+func (f *fakeJobs) PreviewJob(_ context.Context, in *tockv1.PreviewJobRequest, _ ...grpc.CallOption) (*tockv1.PreviewJobResponse, error) {
+	return call(f.PreviewJobFunc, in)
+}
+
+func (f *fakeJobs) BackfillJob(_ context.Context, in *tockv1.BackfillJobRequest, _ ...grpc.CallOption) (*tockv1.BackfillJobResponse, error) {
+	return call(f.BackfillJobFunc, in)
+}
+
 // fakeExecutions is an ExecutionServiceClient built like fakeJobs.
 type fakeExecutions struct {
-	GetExecutionFunc    func(*tockv1.GetExecutionRequest) (*tockv1.GetExecutionResponse, error)
-	ListExecutionsFunc  func(*tockv1.ListExecutionsRequest) (*tockv1.ListExecutionsResponse, error)
-	CancelExecutionFunc func(*tockv1.CancelExecutionRequest) (*tockv1.CancelExecutionResponse, error)
+	GetExecutionFunc      func(*tockv1.GetExecutionRequest) (*tockv1.GetExecutionResponse, error)
+	ListExecutionsFunc    func(*tockv1.ListExecutionsRequest) (*tockv1.ListExecutionsResponse, error)
+	CancelExecutionFunc   func(*tockv1.CancelExecutionRequest) (*tockv1.CancelExecutionResponse, error)
+	ListExecutionLogsFunc func(*tockv1.ListExecutionLogsRequest) (*tockv1.ListExecutionLogsResponse, error)
 }
 
 func (f *fakeExecutions) GetExecution(_ context.Context, in *tockv1.GetExecutionRequest, _ ...grpc.CallOption) (*tockv1.GetExecutionResponse, error) {
@@ -91,6 +102,10 @@ func (f *fakeExecutions) ListExecutions(_ context.Context, in *tockv1.ListExecut
 
 func (f *fakeExecutions) CancelExecution(_ context.Context, in *tockv1.CancelExecutionRequest, _ ...grpc.CallOption) (*tockv1.CancelExecutionResponse, error) {
 	return call(f.CancelExecutionFunc, in)
+}
+
+func (f *fakeExecutions) ListExecutionLogs(_ context.Context, in *tockv1.ListExecutionLogsRequest, _ ...grpc.CallOption) (*tockv1.ListExecutionLogsResponse, error) {
+	return call(f.ListExecutionLogsFunc, in)
 }
 
 // fakeAgents is an AgentServiceClient built like fakeJobs.
