@@ -58,7 +58,7 @@ func TestJSONFieldNames(t *testing.T) {
 		}}
 		_, got := jsonOf(t, func(p *printer) error { return p.json(resp) })
 		job := got["job"].(map[string]any)
-		require.Equal(t, map[string]any{"interval": "90s", "timezone": ""}, job["schedule"])
+		require.Equal(t, map[string]any{"interval": "90s", "timezone": "", "springForward": "SPRING_FORWARD_UNSPECIFIED", "fallBack": "FALL_BACK_UNSPECIFIED"}, job["schedule"])
 		require.Equal(t, 3.0, job["retryPolicy"].(map[string]any)["maxAttempts"])
 		require.Equal(t, false, job["paused"])
 		require.Equal(t, 0.0, job["priority"])
