@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/tockhq/tock/controlplane/scheduler"
 	"github.com/tockhq/tock/controlplane/store"
 	agentv1 "github.com/tockhq/tock/proto/tock/agent/v1"
 	tockv1 "github.com/tockhq/tock/proto/tock/v1"
@@ -40,9 +41,18 @@ func jobToProto(j store.Job) *tockv1.Job {
 		},
 	}
 	if !j.Paused {
-		out.NextFireTime = timeToProto(j.NextFireAt)
+		out.NextFireTime = timeToProto(nextRun(j))
 	}
 	return out
+}
+
+// nextRun is the job's next nominal time that will run: NextFireAt, or, for a job resumed
+// since then, its first nominal time after the resume.
+func nextRun(j store.Job) time.Time {
+	if j.NextFireAt.IsZero() || !j.NextFireAt.Before(j.ResumedAt) {
+		return j.NextFireAt
+	}
+	return scheduler.FirstFire(j.Schedule, j.CreatedAt, j.ResumedAt.Add(-time.Nanosecond))
 }
 
 func scheduleToProto(s *store.Schedule) *tockv1.Schedule {

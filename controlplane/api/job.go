@@ -91,7 +91,7 @@ func (j *jobService) UpdateJob(ctx context.Context, req *tockv1.UpdateJobRequest
 			return err
 		}
 		scheduleChanged := !sameSchedule(job.Schedule, next.Schedule)
-		next.Paused, next.NextFireAt = job.Paused, job.NextFireAt
+		next.Paused, next.NextFireAt, next.ResumedAt = job.Paused, job.NextFireAt, job.ResumedAt
 		if scheduleChanged {
 			next.NextFireAt = scheduler.FirstFire(next.Schedule, now, now)
 		}
@@ -133,8 +133,10 @@ func (j *jobService) ResumeJob(ctx context.Context, req *tockv1.ResumeJobRequest
 	return &tockv1.ResumeJobResponse{Job: jobToProto(job)}, nil
 }
 
-// setPaused pauses or resumes a job. A resumed job fires next at its first fire time after
-// now; the fires it would have had while paused do not run.
+// setPaused pauses or resumes a job. While a job is paused its nominal times are recorded as
+// skipped_paused. A resumed job keeps its next fire time and records when it was resumed
+// (database clock): the scheduler records the nominal times before that as skipped_paused and
+// runs the job from its first nominal time after it, so no time goes unrecorded.
 func (j *jobService) setPaused(ctx context.Context, name string, paused bool) (store.Job, error) {
 	if err := validateName("name", name); err != nil {
 		return store.Job{}, err
@@ -149,7 +151,7 @@ func (j *jobService) setPaused(ctx context.Context, name string, paused bool) (s
 		}
 		job.Paused = paused
 		if !paused {
-			job.NextFireAt = scheduler.FirstFire(job.Schedule, job.CreatedAt, now)
+			job.ResumedAt = now
 		}
 		return nil
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/tockhq/tock/controlplane/api"
 	"github.com/tockhq/tock/controlplane/discovery"
 	"github.com/tockhq/tock/controlplane/dispatch"
+	"github.com/tockhq/tock/controlplane/retention"
 	"github.com/tockhq/tock/controlplane/scheduler"
 	"github.com/tockhq/tock/controlplane/store"
 )
@@ -39,6 +40,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
+	if err := cfg.check(); err != nil {
+		return err
+	}
 	target, err := parseStore(cfg.Store, cfg.DataDir)
 	if err != nil {
 		return usageError{err}
@@ -51,6 +55,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer st.Close()
 	log.Info("store opened", "store", target.String())
+	if cfg.Lease < cfg.ReplicaTTL+2*time.Second {
+		log.Warn("--lease is not a few seconds above --replica-ttl: executions running on a dead replica's agents may be retried before the agents are taken over",
+			"lease", cfg.Lease.String(), "replica_ttl", cfg.ReplicaTTL.String())
+	}
 
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
@@ -62,8 +70,22 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("listen for HTTP on %s (use --http-addr): %w", cfg.HTTPAddr, err)
 	}
 
-	disp := dispatch.New(dispatch.Config{ReplicaID: cfg.ReplicaID, Registerer: reg, Logger: log}, st, discovery.NewBuiltin(st))
+	advertise := cfg.AdvertiseAddr
+	if advertise == "" {
+		advertise = grpcLis.Addr().String()
+	}
+	registry := discovery.NewBuiltin(st)
+	disp := dispatch.New(dispatch.Config{
+		ReplicaID:  cfg.ReplicaID,
+		Address:    advertise,
+		Replicas:   registry,
+		ReplicaTTL: cfg.ReplicaTTL,
+		Lease:      cfg.Lease,
+		Registerer: reg,
+		Logger:     log,
+	}, st, registry)
 	sched := scheduler.New(scheduler.Config{Logger: log}, st, disp.OnFires)
+	pruner := retention.New(retention.Config{Retention: cfg.Retention, Registerer: reg, Logger: log}, st)
 
 	grpcSrv := grpc.NewServer(
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
@@ -103,6 +125,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	sched.Start(svcCtx)
 	disp.Start(svcCtx)
+	pruner.Start(svcCtx)
 
 	// stopCtx ends on a signal or when a server fails.
 	stopCtx, stop := context.WithCancel(ctx)
@@ -118,6 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 			stopServices()
 			disp.Stop()
 			sched.Stop()
+			pruner.Stop()
 			grpcSrv.Stop()
 			_ = httpSrv.Close()
 			_ = g.Wait()
@@ -127,15 +151,18 @@ func Run(ctx context.Context, cfg Config) error {
 		close(agentDone)
 	}
 	log.Info("tockd started", "replica", cfg.ReplicaID, "grpc", grpcLis.Addr().String(),
-		"http", "http://"+httpLis.Addr().String(), "dev", cfg.Dev)
+		"http", "http://"+httpLis.Addr().String(), "dev", cfg.Dev, "retention", cfg.Retention.String(), "replica_ttl", cfg.ReplicaTTL.String())
 
 	<-stopCtx.Done()
 	log.Info("tockd stopping")
 	if err := <-agentDone; err != nil {
 		log.Warn("development agent", "err", err)
 	}
+	// The dispatcher deregisters this replica first, so that the others take its agents at
+	// once, then closes its sessions.
 	disp.Stop()
 	sched.Stop()
+	pruner.Stop()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	_ = httpSrv.Shutdown(shutdownCtx)

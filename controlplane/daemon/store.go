@@ -55,7 +55,7 @@ func parseStore(raw, dataDir string) (storeTarget, error) {
 			return storeTarget{}, fmt.Errorf("--store %q names no file; use sqlite:///path/to/tock.db", raw)
 		}
 		return storeTarget{kind: "sqlite", path: path}, nil
-	case "postgres", "postgresql", "cockroach", "cockroachdb":
+	case "postgres", "postgresql", "cockroach":
 		return storeTarget{kind: "pg", url: raw}, nil
 	default:
 		return storeTarget{}, fmt.Errorf("--store scheme %q is not supported; use sqlite:///path/to/tock.db, postgres://… or cockroach://…", u.Scheme)

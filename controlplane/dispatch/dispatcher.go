@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tockhq/tock/controlplane/dbclock"
 	"github.com/tockhq/tock/controlplane/discovery"
 	"github.com/tockhq/tock/controlplane/retry"
 	"github.com/tockhq/tock/controlplane/store"
@@ -18,16 +19,34 @@ import (
 
 // Config tunes a Dispatcher. Zero fields take the defaults given.
 type Config struct {
-	// ReplicaID names this replica in agent sessions. Required.
+	// ReplicaID names this replica in agent sessions and in the replica registry. Required.
 	ReplicaID string
-	// Lease is how long an assignment lasts without a heartbeat. Default 10s.
+	// Address is where this replica's gRPC API answers, as registered with Replicas.
+	// Default: none.
+	Address string
+	// Replicas is the replica registry agent ownership is decided over: this replica
+	// registers itself there and owns the agents that rendezvous hashing gives it among the
+	// live replicas. Nil means this replica is alone and owns every agent.
+	Replicas discovery.Replicas
+	// ReplicaTTL is how long this replica's registration lasts unless refreshed; it is
+	// refreshed every ReplicaTTL/3. When a replica dies, its agents move after at most about
+	// ReplicaTTL plus DiscoveryInterval. Default 10s.
+	ReplicaTTL time.Duration
+	// Clock is the database clock, which due times are on; timers are armed through it.
+	// Default: a Clock over the store's Now, measured at start and every 30s.
+	Clock *dbclock.Clock
+	// Lease is how long an assignment lasts without a heartbeat. It should exceed ReplicaTTL
+	// by a few seconds, so that the executions running on a dead replica's agents are taken
+	// over with their agents rather than retried. Default 15s.
 	Lease time.Duration
 	// HeartbeatInterval is how often agents heartbeat. Default 1s.
 	HeartbeatInterval time.Duration
 	// PollInterval is how often the loop looks for pending work when nothing wakes it, for
-	// work created by other replicas. Default 250ms.
+	// work created by other replicas: due work is claimed, and the timer is armed for the
+	// earliest work not yet due. Default 250ms.
 	PollInterval time.Duration
-	// DiscoveryInterval is how often the agent list is read. Default 1s.
+	// DiscoveryInterval is how often the agent list and the live replica set are read.
+	// Default 1s.
 	DiscoveryInterval time.Duration
 	// JanitorInterval is how often lapsed leases are expired. Default 1s.
 	JanitorInterval time.Duration
@@ -40,21 +59,20 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the backoff between session attempts.
 	// Defaults 100ms and 5s.
 	ReconnectMin, ReconnectMax time.Duration
-	// Owns reports whether this replica owns an agent; default: every agent.
-	Owns func(agentID string) bool
 	// Registerer receives the dispatcher's metrics; nil means none.
 	Registerer prometheus.Registerer
 	// Logger receives the dispatcher's logs. Default slog.Default().
 	Logger *slog.Logger
 }
 
-func (c Config) withDefaults() Config {
+func (c Config) withDefaults(st store.Store) Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
 		}
 	}
-	def(&c.Lease, 10*time.Second)
+	def(&c.ReplicaTTL, 10*time.Second)
+	def(&c.Lease, 15*time.Second)
 	def(&c.HeartbeatInterval, time.Second)
 	def(&c.PollInterval, 250*time.Millisecond)
 	def(&c.DiscoveryInterval, time.Second)
@@ -66,8 +84,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1000
 	}
-	if c.Owns == nil {
-		c.Owns = func(string) bool { return true }
+	if c.Clock == nil {
+		c.Clock = dbclock.New(dbclock.Config{}, st.Now)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -80,30 +98,40 @@ type Dispatcher struct {
 	cfg       Config
 	store     store.Store
 	discovery discovery.Discovery
+	members   *membership
+	clock     *dbclock.Clock
 	metrics   *metrics
 
-	wake chan struct{}
+	wake   chan struct{}
+	resync chan struct{} // asks the discovery loop to reconcile now
 
-	timersMu sync.Mutex // protects timers
-	timers   timeHeap   // times at which the loop must look for due work
+	timersMu sync.Mutex // protects timers and armed
+	timers   timeHeap   // database times at which the loop must look for due work
+	armed    map[time.Time]struct{}
 
 	sessionsMu sync.Mutex // protects sessions
 	sessions   map[string]*session
 
-	lifeMu sync.Mutex // protects cancel and wg
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	lifeMu  sync.Mutex // protects cancel, stopped and wg
+	cancel  context.CancelFunc
+	stopped bool
+	wg      sync.WaitGroup
 }
 
 // New returns a Dispatcher that claims work from st and finds agents through disc.
 func New(cfg Config, st store.Store, disc discovery.Discovery) *Dispatcher {
-	cfg = cfg.withDefaults()
+	cfg = cfg.withDefaults(st)
+	self := discovery.Replica{ID: cfg.ReplicaID, Address: cfg.Address}
 	return &Dispatcher{
 		cfg:       cfg,
 		store:     st,
 		discovery: disc,
+		members:   newMembership(self, cfg.Replicas, cfg.ReplicaTTL, time.Now),
+		clock:     cfg.Clock,
 		metrics:   newMetrics(cfg.Registerer),
 		wake:      make(chan struct{}, 1),
+		resync:    make(chan struct{}, 1),
+		armed:     make(map[time.Time]struct{}),
 		sessions:  make(map[string]*session),
 	}
 }
@@ -112,11 +140,15 @@ func New(cfg Config, st store.Store, disc discovery.Discovery) *Dispatcher {
 func (d *Dispatcher) Start(ctx context.Context) {
 	d.lifeMu.Lock()
 	defer d.lifeMu.Unlock()
-	if d.cancel != nil {
+	if d.cancel != nil || d.stopped {
 		return
 	}
 	ctx, d.cancel = context.WithCancel(ctx)
-	for _, loop := range []func(context.Context){d.dispatchLoop, d.discoveryLoop, d.janitorLoop} {
+	loops := []func(context.Context){d.dispatchLoop, d.discoveryLoop, d.janitorLoop, d.clockLoop}
+	if d.cfg.Replicas != nil {
+		loops = append(loops, d.registrationLoop)
+	}
+	for _, loop := range loops {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
@@ -125,14 +157,21 @@ func (d *Dispatcher) Start(ctx context.Context) {
 	}
 }
 
-// Stop ends every loop and session and waits for them. It is idempotent.
+// Stop leaves the replica set first, so that the other replicas take this one's agents at
+// once, then ends every loop and session and waits for them. It is idempotent.
 func (d *Dispatcher) Stop() {
 	d.lifeMu.Lock()
-	cancel := d.cancel
+	cancel, stopped := d.cancel, d.stopped
+	d.stopped = true
 	d.lifeMu.Unlock()
-	if cancel == nil {
+	if cancel == nil || stopped {
 		return
 	}
+	ctx, cancelLeave := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := d.members.leave(ctx); err != nil {
+		d.cfg.Logger.Warn("deregister replica; its agents move when its registration lapses", "err", err)
+	}
+	cancelLeave()
 	cancel()
 	d.wg.Wait()
 	d.sessionsMu.Lock()
@@ -152,38 +191,46 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// WakeAt makes the loop look for pending work at t (or now, if t has passed).
+// WakeAt makes the loop look for pending work at t, a database time (or now, if t has
+// passed). The timer is armed on the local clock through the measured offset.
 func (d *Dispatcher) WakeAt(t time.Time) {
-	if !t.After(time.Now()) {
+	if !t.After(d.clock.Now()) {
 		d.Wake()
 		return
 	}
 	d.timersMu.Lock()
-	heap.Push(&d.timers, t)
+	_, dup := d.armed[t]
+	if !dup {
+		d.armed[t] = struct{}{}
+		heap.Push(&d.timers, t)
+	}
 	d.timersMu.Unlock()
-	d.Wake() // let the loop re-arm its timer
+	if !dup {
+		d.Wake() // let the loop re-arm its timer
+	}
 }
 
 // OnFires is a scheduler.FireFunc: it wakes the loop at each dispatched fire's not-before
 // time.
 func (d *Dispatcher) OnFires(fires []store.Fire) {
-	seen := make(map[time.Time]struct{}, 1)
 	for _, f := range fires {
-		if f.Execution == nil {
-			continue
+		if f.Execution != nil {
+			d.WakeAt(f.Execution.NotBefore)
 		}
-		t := f.Execution.NotBefore
-		if _, ok := seen[t]; ok {
-			continue
-		}
-		seen[t] = struct{}{}
-		d.WakeAt(t)
 	}
 }
 
 // wakeForRetries arranges a look for work when the earliest backoff could have passed.
 func (d *Dispatcher) wakeForRetries() {
-	d.WakeAt(time.Now().Add(retry.DefaultInitialBackoff))
+	d.WakeAt(d.clock.Now().Add(retry.DefaultInitialBackoff))
+}
+
+// resyncNow makes the discovery loop read the replicas and agents now.
+func (d *Dispatcher) resyncNow() {
+	select {
+	case d.resync <- struct{}{}:
+	default:
+	}
 }
 
 // InFlight returns the executions each connected agent holds, by agent id.
@@ -210,12 +257,13 @@ func (d *Dispatcher) Connected() map[string]bool {
 	return out
 }
 
-// nextTimer pops the timers that are due and returns the earliest one left.
+// nextTimer pops the timers that are due at database time now and returns the earliest one
+// left.
 func (d *Dispatcher) nextTimer(now time.Time) (time.Time, bool) {
 	d.timersMu.Lock()
 	defer d.timersMu.Unlock()
 	for d.timers.Len() > 0 && !d.timers[0].After(now) {
-		heap.Pop(&d.timers)
+		delete(d.armed, heap.Pop(&d.timers).(time.Time))
 	}
 	if d.timers.Len() == 0 {
 		return time.Time{}, false
@@ -228,62 +276,106 @@ func (d *Dispatcher) dispatchLoop(ctx context.Context) {
 	defer poll.Stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	look := true // arm the timer for work not yet due, at start and on each poll
 	for {
-		d.dispatchAll(ctx)
+		handlers := d.dispatchAll(ctx)
 		d.sendCancels(ctx)
-		if next, ok := d.nextTimer(time.Now()); ok {
-			timer.Reset(time.Until(next))
+		if look {
+			d.armForFutureWork(ctx, handlers)
+		}
+		if next, ok := d.nextTimer(d.clock.Now()); ok {
+			timer.Reset(d.clock.Until(next))
 		} else {
 			timer.Reset(time.Hour)
 		}
+		look = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
 		case <-timer.C:
 		case <-poll.C:
+			look = true
 		}
+	}
+}
+
+// armForFutureWork arms the timer at the earliest not-before time of the pending executions
+// this replica's agents can run. Work another replica created ahead of time (a fire claimed
+// within the scheduler's horizon, a retry after its backoff) is thereby started on time here
+// too, not at the next poll after it.
+func (d *Dispatcher) armForFutureWork(ctx context.Context, handlers []string) {
+	if len(handlers) == 0 {
+		return
+	}
+	next, err := d.store.NextNotBefore(ctx, handlers)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.cfg.Logger.Warn("look for work not yet due", "err", err)
+		}
+		return
+	}
+	if !next.IsZero() {
+		d.WakeAt(next)
 	}
 }
 
 // dispatchAll claims and assigns work while agents have free capacity and work comes back.
-func (d *Dispatcher) dispatchAll(ctx context.Context) {
+// It returns the handlers the owned agents serve.
+func (d *Dispatcher) dispatchAll(ctx context.Context) []string {
+	var handlers []string
 	for ctx.Err() == nil {
-		n, full := d.dispatchOnce(ctx)
+		n, full, hs := d.dispatchOnce(ctx)
+		if handlers == nil {
+			handlers = hs
+		}
 		if n == 0 || !full {
-			return
+			break
 		}
 	}
+	return handlers
 }
 
-// dispatchOnce runs one claim transaction. It returns how many executions it assigned and
-// whether it claimed as many as it asked for (so more may be waiting).
-func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, bool) {
+// dispatchOnce runs one claim transaction. It returns how many executions it assigned,
+// whether it claimed as many as it asked for (so more may be waiting), and the handlers of
+// the agents it could assign to.
+func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, bool, []string) {
+	owns := d.members.view()
 	d.sessionsMu.Lock()
 	var slots []slot
 	byID := make(map[string]*session, len(d.sessions))
+	handlerNames := map[string]struct{}{}
 	for id, s := range d.sessions {
-		if sl, ok := s.snapshot(); ok {
+		// A session this replica no longer owns is about to be stopped; never assign to it.
+		if !owns(id) {
+			continue
+		}
+		sl, ok := s.snapshot()
+		for h := range sl.handlers {
+			handlerNames[h] = struct{}{}
+		}
+		if ok {
 			slots = append(slots, sl)
 			byID[id] = s
 		}
 	}
 	d.sessionsMu.Unlock()
+	handlers := slices.Sorted(maps.Keys(handlerNames))
 	if len(slots) == 0 {
-		return 0, false
+		return 0, false, handlers
 	}
 	free := 0
-	handlerNames := map[string]struct{}{}
+	ready := map[string]struct{}{}
 	for _, s := range slots {
 		free += s.free
 		for h := range s.handlers {
-			handlerNames[h] = struct{}{}
+			ready[h] = struct{}{}
 		}
 	}
 	limit := min(free, d.cfg.MaxBatch)
 	slices.SortFunc(slots, func(a, b slot) int { return compareStrings(a.id, b.id) })
 	claimed, err := d.store.ClaimExecutions(ctx, store.ClaimParams{
-		Handlers: slices.Sorted(maps.Keys(handlerNames)),
+		Handlers: slices.Sorted(maps.Keys(ready)),
 		Limit:    limit,
 		Lease:    d.cfg.Lease,
 		Pick: func(candidates []store.Execution) []store.Assignment {
@@ -294,10 +386,10 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, bool) {
 		if ctx.Err() == nil {
 			d.cfg.Logger.Error("claim executions", "err", err)
 		}
-		return 0, false
+		return 0, false, handlers
 	}
 	if len(claimed) == 0 {
-		return 0, false
+		return 0, false, handlers
 	}
 	perAgent := make(map[string][]store.Execution)
 	for _, e := range claimed {
@@ -313,7 +405,7 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, bool) {
 	}
 	d.metrics.assignments.Add(float64(len(claimed)))
 	d.metrics.claimBatch.Observe(float64(len(claimed)))
-	return len(claimed), len(claimed) == limit
+	return len(claimed), len(claimed) == limit, handlers
 }
 
 // sendCancels forwards requested cancellations to the agents running them.
@@ -354,23 +446,30 @@ func (d *Dispatcher) discoveryLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-d.resync:
 		}
 	}
 }
 
-// reconcile starts sessions with newly discovered agents this replica owns and stops those
-// with agents that are gone or owned elsewhere. When discovery fails, the known set is kept.
+// reconcile reads the live replicas and the agents, starts sessions with the agents this
+// replica now owns and stops those with agents that are gone or owned elsewhere. When either
+// list cannot be read, the last known one is kept.
 func (d *Dispatcher) reconcile(ctx context.Context) {
+	if err := d.members.refresh(ctx); err != nil && ctx.Err() == nil {
+		d.cfg.Logger.Warn("list replicas; keeping the known set", "err", err)
+	}
+	d.metrics.replicas.Set(float64(len(d.members.liveSet())))
 	agents, err := d.discovery.Agents(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.cfg.Logger.Warn("discover agents; keeping the known set", "err", err)
 		}
-		return
+		agents = d.knownAgents()
 	}
+	owns := d.members.view()
 	want := make(map[string]discovery.Agent, len(agents))
 	for _, a := range agents {
-		if d.cfg.Owns(a.ID) {
+		if owns(a.ID) {
 			want[a.ID] = a
 		}
 	}
@@ -387,12 +486,74 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 			s := newSession(d, a)
 			d.sessions[id] = s
 			s.start(ctx)
+			d.cfg.Logger.Info("agent owned; opening session", "agent", id, "replicas", len(d.members.liveSet()))
 		}
 	}
+	d.metrics.agentsOwned.Set(float64(len(d.sessions)))
 	d.sessionsMu.Unlock()
 	for _, s := range stale {
+		d.cfg.Logger.Info("agent gone or owned by another replica; closing session", "agent", s.agent.ID)
 		s.stop()
 	}
+}
+
+// knownAgents returns the agents of the current sessions, the set kept when discovery fails.
+func (d *Dispatcher) knownAgents() []discovery.Agent {
+	d.sessionsMu.Lock()
+	defer d.sessionsMu.Unlock()
+	out := make([]discovery.Agent, 0, len(d.sessions))
+	for _, s := range d.sessions {
+		out = append(out, s.agent)
+	}
+	return out
+}
+
+// registrationLoop keeps this replica's registration alive: every ReplicaTTL/3, and sooner
+// (every DiscoveryInterval/2 or so) while registering fails.
+func (d *Dispatcher) registrationLoop(ctx context.Context) {
+	every := d.cfg.ReplicaTTL / 3
+	again := min(every, max(d.cfg.DiscoveryInterval/2, 100*time.Millisecond))
+	t := time.NewTimer(0)
+	defer t.Stop()
+	registered := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := d.members.register(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.cfg.Logger.Warn("register replica", "replica", d.cfg.ReplicaID, "err", err)
+			t.Reset(again)
+			continue
+		}
+		if !registered {
+			registered = true
+			d.cfg.Logger.Info("replica registered", "replica", d.cfg.ReplicaID, "ttl", d.cfg.ReplicaTTL.String())
+			d.resyncNow() // take this replica's agents now rather than at the next tick
+		}
+		t.Reset(every)
+	}
+}
+
+// clockLoop measures the offset between the database clock and the local one.
+func (d *Dispatcher) clockLoop(ctx context.Context) {
+	var logged time.Duration
+	d.clock.Run(ctx, func(offset, bound time.Duration, err error) {
+		if err != nil {
+			d.cfg.Logger.Warn("measure the database clock; keeping the last offset", "err", err)
+			return
+		}
+		d.metrics.clockOffset.Set(offset.Seconds())
+		if (offset - logged).Abs() > 50*time.Millisecond {
+			logged = offset
+			d.cfg.Logger.Info("database clock offset measured; timers account for it",
+				"offset", offset.String(), "error_bound", bound.String())
+		}
+	})
 }
 
 func (d *Dispatcher) janitorLoop(ctx context.Context) {

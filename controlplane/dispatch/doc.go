@@ -1,5 +1,29 @@
 // Package dispatch assigns pending executions to agents and applies what agents report.
 //
+// # Ownership
+//
+// Each agent is owned by exactly one live replica. Replicas register themselves in the
+// replica registry (discovery.Replicas) with a time to live and refresh it every TTL/3; every
+// DiscoveryInterval a replica reads the live set and the agents, and owns the agents that
+// rendezvous hashing (Owner) gives it among the live replicas. Every replica computes the
+// same answer from the same set with no coordination, and when a replica leaves only its
+// agents move.
+//
+//	replica registry ──(every 1s)──▶ live set {a, b, c} ──Owner(agent, set)──▶ owned agents
+//	                                                                            │
+//	          start sessions with agents now owned, stop those owned elsewhere ◀┘
+//
+// A replica that stops deregisters first, so its agents move at once; one that dies is
+// dropped when its registration lapses (ReplicaTTL), and its agents move within about
+// ReplicaTTL plus DiscoveryInterval. When the set cannot be read, the last known one is kept.
+// A replica owns nothing unless its own registration is known to hold, and it never assigns
+// to, nor reconnects to, an agent it does not own. The new owner opens its session with a
+// higher session epoch (taken from the database clock, which every replica shares), so the
+// agent ends the previous owner's session; the agent then re-sends the results it buffered,
+// which apply under their unchanged lease epochs.
+//
+// # Sessions and dispatch
+//
 // A Dispatcher holds one session per agent it owns: it dials the agent, opens the
 // tock.agent.v1 Connect stream, and keeps it up with backoff. The dispatch loop claims as many
 // pending executions as its agents have free capacity, in one store transaction that also
@@ -15,6 +39,15 @@
 //	                      session ◀──── Connect stream ────▶ agent
 //	                         │ Heartbeat/Started/Results/Release
 //	                         └──────────▶ store (ExtendLeases, MarkStarted, CompleteExecutions…)
+//
+// # Timeliness
+//
+// Executions carry a not-before time on the database clock: a fire's nominal time, a
+// retry's backoff. The local scheduler tells the loop of the fires it records (WakeAt); work
+// created by other replicas is found at each poll (PollInterval), where the loop asks the
+// store for the earliest not-before time among its agents' handlers and arms its timer on it.
+// Timers are armed on the local clock through the measured offset between the two clocks
+// (package dbclock), so work starts at its nominal time on every replica.
 //
 // Leases that lapse are expired by a janitor loop: the execution becomes LOST and its retry
 // is scheduled under the job's retry policy.

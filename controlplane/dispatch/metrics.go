@@ -12,6 +12,9 @@ type metrics struct {
 	scheduleToStart prometheus.Histogram
 	assignments     prometheus.Counter
 	claimBatch      prometheus.Histogram
+	replicas        prometheus.Gauge
+	agentsOwned     prometheus.Gauge
+	clockOffset     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -42,9 +45,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Executions assigned per claim transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 		}),
+		replicas: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tock_replicas_live",
+			Help: "Live control-plane replicas in this replica's last view of the registry.",
+		}),
+		agentsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tock_agents_owned",
+			Help: "Agents this replica owns and holds a session with.",
+		}),
+		clockOffset: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tock_database_clock_offset_seconds",
+			Help: "The database clock minus this replica's clock, as last measured.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.executions, m.rejectedResults, m.leaseExpiries, m.scheduleToStart, m.assignments, m.claimBatch)
+		reg.MustRegister(m.executions, m.rejectedResults, m.leaseExpiries, m.scheduleToStart,
+			m.assignments, m.claimBatch, m.replicas, m.agentsOwned, m.clockOffset)
 	}
 	return m
 }

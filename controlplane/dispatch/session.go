@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tockhq/tock/controlplane/discovery"
@@ -50,6 +52,9 @@ type session struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 }
+
+// errNotOwner ends a session attempt for an agent this replica no longer owns.
+var errNotOwner = errors.New("agent owned by another replica")
 
 func newSession(d *Dispatcher, a discovery.Agent) *session {
 	return &session{
@@ -151,12 +156,28 @@ func (s *session) run(ctx context.Context) {
 	backoff := s.d.cfg.ReconnectMin
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := s.connect(ctx)
-		s.markDown()
+		var err error
+		if s.d.members.owns(s.agent.ID) {
+			err = s.connect(ctx)
+			s.markDown()
+		} else {
+			// Ownership moved since the session started; the discovery loop stops it. Never
+			// open a session (which would replace the owner's) meanwhile.
+			err = errNotOwner
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		s.d.cfg.Logger.Warn("agent session ended", "agent", s.agent.ID, "address", s.agent.Address, "err", err)
+		switch {
+		case errors.Is(err, errNotOwner):
+		case status.Code(err) == codes.Aborted:
+			// Another replica opened a newer session: ownership is moving. Look at the
+			// replica set now rather than fight over the agent.
+			s.d.cfg.Logger.Info("agent session replaced by another replica", "agent", s.agent.ID, "err", err)
+			s.d.resyncNow()
+		default:
+			s.d.cfg.Logger.Warn("agent session ended", "agent", s.agent.ID, "address", s.agent.Address, "err", err)
+		}
 		if time.Since(start) > 10*time.Second {
 			backoff = s.d.cfg.ReconnectMin
 		}
@@ -181,7 +202,9 @@ func (s *session) markDown() {
 	if wasUp {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := s.d.store.SetAgentSession(ctx, s.agent.ID, ""); err != nil {
+		// Only if the record still names this replica: a replica that took the agent over
+		// may have recorded itself already.
+		if err := s.d.store.EndAgentSession(ctx, s.agent.ID, s.d.cfg.ReplicaID); err != nil {
 			s.d.cfg.Logger.Warn("clear agent session", "agent", s.agent.ID, "err", err)
 		}
 		s.d.Wake()
@@ -205,8 +228,11 @@ func (s *session) connect(ctx context.Context) error {
 		return fmt.Errorf("open session: %w", err)
 	}
 	err = stream.Send(&agentv1.ConnectRequest{Kind: &agentv1.ConnectRequest_Open{Open: &agentv1.Open{
-		ReplicaId:         s.d.cfg.ReplicaID,
-		SessionEpoch:      time.Now().UnixNano(),
+		ReplicaId: s.d.cfg.ReplicaID,
+		// The database clock orders sessions across replicas whose own clocks disagree: a
+		// replica that takes the agent over opens a session with a higher epoch than the
+		// previous owner's, so the agent replaces the older session.
+		SessionEpoch:      s.d.clock.Now().UnixNano(),
 		HeartbeatInterval: durationpb.New(s.d.cfg.HeartbeatInterval),
 	}}})
 	if err != nil {
@@ -248,8 +274,16 @@ func (s *session) onHello(ctx context.Context, h *agentv1.Hello) {
 	if err := s.d.store.SetAgentSession(ctx, s.agent.ID, s.d.cfg.ReplicaID); err != nil {
 		s.d.cfg.Logger.Warn("record agent session", "agent", s.agent.ID, "err", err)
 	}
+	// The agent may come from a replica that died: its executions went without heartbeats
+	// since. Extend their leases now rather than at the first heartbeat.
+	if running := h.GetRunning(); len(running) > 0 {
+		if _, err := s.d.store.ExtendLeases(ctx, s.agent.ID, refsFromProto(running), s.d.cfg.Lease); err != nil {
+			s.d.cfg.Logger.Warn("extend leases", "agent", s.agent.ID, "err", err)
+		}
+	}
 	s.d.cfg.Logger.Info("agent connected", "agent", s.agent.ID, "service", h.GetService(),
-		"capacity", h.GetCapacity(), "weight", h.GetWeight(), "handlers", len(h.GetHandlers()))
+		"capacity", h.GetCapacity(), "weight", h.GetWeight(), "handlers", len(h.GetHandlers()),
+		"running", len(h.GetRunning()))
 	s.d.Wake()
 }
 

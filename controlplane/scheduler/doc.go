@@ -2,9 +2,11 @@
 //
 // Each job row holds its next fire time. A Scheduler repeatedly asks the store to claim the
 // jobs due within a short horizon; for each one, inside the store's transaction, Plan decides
-// which nominal times were reached and what comes of each (dispatched or missed), and when
-// the job fires next. The fire records are unique on (job, nominal time), which is what keeps
-// any number of replicas from firing twice.
+// which nominal times were reached and what comes of each (dispatched, missed, or skipped
+// because the job is or was paused), and when the job fires next. The fire records are unique
+// on (job, nominal time), which is what keeps any number of replicas from firing twice; and
+// the job's next fire time moves only in the transaction that records the fires it passes,
+// so a replica killed mid-way leaves no nominal time unrecorded.
 //
 // Fires claimed ahead of their nominal time carry it as their execution's not-before time;
 // the scheduler asks the dispatcher to wake at that time so that they start on time.

@@ -29,6 +29,17 @@ func (c PlanConfig) withDefaults() PlanConfig {
 
 // Plan decides the fires of one due job at database time now, claiming fires up to
 // now+horizon. It is a pure function of its arguments.
+//
+// Every nominal time from the job's NextFireAt on is accounted for, in order, up to
+// MaxFiresPerPlan per call:
+//
+//   - a paused job records the times reached (at or before now) as skipped_paused and is
+//     never claimed ahead;
+//   - times before the job's ResumedAt (reached while it was paused, not recorded yet) are
+//     skipped_paused too;
+//   - past-due times older than MisfireGrace are missed, except that the newest past-due
+//     time always runs ("run once");
+//   - the rest dispatch, each with an execution that may start at its nominal time.
 func Plan(cfg PlanConfig, job store.Job, now time.Time, horizon time.Duration) store.FirePlan {
 	cfg = cfg.withDefaults()
 	if job.Schedule == nil || job.NextFireAt.IsZero() {
@@ -41,29 +52,36 @@ func Plan(cfg PlanConfig, job store.Job, now time.Time, horizon time.Duration) s
 		return store.FirePlan{}
 	}
 	limit := now.Add(horizon)
+	if job.Paused {
+		limit = now
+	}
 	var nominal []time.Time
 	next := job.NextFireAt
 	for !next.IsZero() && !next.After(limit) && len(nominal) < cfg.MaxFiresPerPlan {
 		nominal = append(nominal, next)
 		next = sched.Next(next)
 	}
+	paused := func(t time.Time) bool { return job.Paused || t.Before(job.ResumedAt) }
 
 	// Past-due fires older than the grace are missed, but the newest past-due fire always
 	// runs, so that a job that fell behind runs once rather than not at all.
 	newestPast := -1
 	for i, t := range nominal {
-		if !t.After(now) {
+		if !t.After(now) && !paused(t) {
 			newestPast = i
 		}
 	}
 	plan := store.FirePlan{NextFireAt: next, Fires: make([]store.PlannedFire, 0, len(nominal))}
 	for i, t := range nominal {
-		if now.Sub(t) > cfg.MisfireGrace && i != newestPast {
+		switch {
+		case paused(t):
+			plan.Fires = append(plan.Fires, store.PlannedFire{NominalTime: t, Outcome: store.FireSkippedPaused})
+		case now.Sub(t) > cfg.MisfireGrace && i != newestPast:
 			plan.Fires = append(plan.Fires, store.PlannedFire{NominalTime: t, Outcome: store.FireMissed})
-			continue
+		default:
+			exec := NewExecution(job, t, store.TriggerSchedule)
+			plan.Fires = append(plan.Fires, store.PlannedFire{NominalTime: t, Outcome: store.FireDispatched, Execution: &exec})
 		}
-		exec := NewExecution(job, t, store.TriggerSchedule)
-		plan.Fires = append(plan.Fires, store.PlannedFire{NominalTime: t, Outcome: store.FireDispatched, Execution: &exec})
 	}
 	return plan
 }

@@ -26,8 +26,12 @@ type Job struct {
 	Retry RetryPolicy
 	// Priority orders executions when agents are saturated; higher first.
 	Priority int
-	// Paused stops the job from firing.
+	// Paused stops the job from firing: its nominal times are recorded as skipped_paused.
 	Paused bool
+	// ResumedAt is when the job was last resumed (database clock); zero when never. Nominal
+	// times before it that were not recorded yet are recorded as skipped_paused, so that
+	// resuming continues from the first nominal time after it and no time is lost.
+	ResumedAt time.Time
 	// NextFireAt is when the job fires next; zero when it does not.
 	NextFireAt time.Time
 	// CreatedAt and UpdatedAt are set by the store.
@@ -206,5 +210,17 @@ type Agent struct {
 	// LastSeen is when it last registered.
 	LastSeen time.Time
 	// ExpiresAt is when its registration lapses.
+	ExpiresAt time.Time
+}
+
+// Replica is a registered control-plane replica (tockd).
+type Replica struct {
+	// ID is its stable id, unique among the replicas sharing a database.
+	ID string
+	// Address is where its gRPC API answers.
+	Address string
+	// LastSeen is when it last registered (database clock).
+	LastSeen time.Time
+	// ExpiresAt is when its registration lapses unless refreshed (database clock).
 	ExpiresAt time.Time
 }

@@ -26,12 +26,14 @@ type Store interface {
 	// DeleteJob deletes a job with its fires and executions, or returns ErrNotFound.
 	DeleteJob(ctx context.Context, name string) error
 
-	// FireDueJobs claims up to params.Limit unpaused jobs whose NextFireAt is at or before
-	// now+params.Horizon, earliest first, and for each one, in one transaction: calls
-	// params.Plan, records the planned fires (unique on job and nominal time; a fire already
-	// recorded is left as it was and its execution is not created), creates the executions of
-	// the fires that dispatch, and sets the job's NextFireAt to the plan's. It returns the
-	// fires it recorded. Concurrent callers never claim the same job at once.
+	// FireDueJobs claims up to params.Limit jobs whose NextFireAt is at or before
+	// now+params.Horizon (paused jobs: at or before now, never ahead), earliest first, and for
+	// each one, in one transaction: calls params.Plan, records the planned fires (unique on job
+	// and nominal time; a fire already recorded is left as it was and its execution is not
+	// created), creates the executions of the fires that dispatch, and sets the job's
+	// NextFireAt to the plan's. NextFireAt moves only in this transaction, together with the
+	// fires that account for the times it passes, so a caller that dies mid-way leaves no gap.
+	// It returns the fires it recorded. Concurrent callers never claim the same job at once.
 	FireDueJobs(ctx context.Context, params FireDueParams) ([]Fire, error)
 	// ListFires returns a job's fires, newest nominal time first, before params.Before when
 	// it is set.
@@ -83,6 +85,24 @@ type Store interface {
 	CancelRequested(ctx context.Context, agentIDs []string) ([]ExecRef, error)
 	// InFlight counts ASSIGNED and RUNNING executions per agent.
 	InFlight(ctx context.Context) (map[string]int, error)
+	// NextNotBefore returns the earliest NotBefore later than now of the PENDING executions
+	// of these handlers, or the zero time when there is none. A dispatcher arms its timer on
+	// it, so that work another replica created ahead of time starts on time.
+	NextNotBefore(ctx context.Context, handlers []string) (time.Time, error)
+
+	// PruneExecutions deletes up to limit executions in a final state that finished more
+	// than olderThan before now, oldest first, in one transaction, and returns how many it
+	// deleted. An execution is kept while another attempt of the same fire (same job and
+	// nominal time) is still PENDING, ASSIGNED or RUNNING. Callers loop until fewer than limit
+	// come back.
+	PruneExecutions(ctx context.Context, olderThan time.Duration, limit int) (int, error)
+	// PruneFires deletes up to limit fires recorded more than olderThan before now, oldest
+	// first, in one transaction, and returns how many it deleted. A fire is kept while an
+	// execution of it (same job and nominal time) is still PENDING, ASSIGNED or RUNNING.
+	PruneFires(ctx context.Context, olderThan time.Duration, limit int) (int, error)
+	// PruneRegistrations deletes the replica and agent registrations that expired more than
+	// expiredFor before now, and returns how many it deleted.
+	PruneRegistrations(ctx context.Context, expiredFor time.Duration) (int, error)
 
 	// RegisterAgent records or refreshes an agent's registration in the built-in registry; it
 	// expires ttl after now unless refreshed.
@@ -96,6 +116,19 @@ type Store interface {
 	// replica means none. An agent without a registration (one found through Consul) has no
 	// record to update, and is not an error.
 	SetAgentSession(ctx context.Context, agentID, replica string) error
+	// EndAgentSession records that the replica's session with the agent ended: it clears the
+	// agent's replica only when it is still this one, so that a replica whose session was
+	// replaced does not erase the record of the replica that took the agent over.
+	EndAgentSession(ctx context.Context, agentID, replica string) error
+
+	// RegisterReplica records or refreshes a control-plane replica's registration; it expires
+	// ttl after now unless refreshed.
+	RegisterReplica(ctx context.Context, replica Replica, ttl time.Duration) error
+	// DeregisterReplica removes a replica's registration; removing an unknown replica is not
+	// an error.
+	DeregisterReplica(ctx context.Context, id string) error
+	// ListReplicas returns the replicas whose registration has not expired, by id.
+	ListReplicas(ctx context.Context) ([]Replica, error)
 
 	// Close releases the store's connections.
 	Close() error

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tockhq/tock/controlplane/store/pg/pgtest"
 )
 
 // binDir holds the binaries built by TestMain.
@@ -50,7 +52,8 @@ func buildAndRun(m *testing.M) (int, error) {
 			return 0, fmt.Errorf("build %s: %w", name, err)
 		}
 	}
-	return m.Run(), nil
+	// pgtest.Main stops the PostgreSQL server the tests may have started.
+	return pgtest.Main(m).Run(), nil
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
@@ -61,6 +64,20 @@ func freeAddr(t *testing.T) string {
 	addr := lis.Addr().String()
 	require.NoError(t, lis.Close())
 	return addr
+}
+
+// freeAddrs returns n distinct loopback addresses with ports that were free a moment ago:
+// the listeners are held until all n are found, so no two are the same.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer lis.Close()
+		addrs[i] = lis.Addr().String()
+	}
+	return addrs
 }
 
 // proc is a running binary whose output goes to a log file in the test's directory.
@@ -75,10 +92,17 @@ type proc struct {
 
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startNamedProc(t, name, name, args...)
+}
+
+// startNamedProc is startProc for one of several processes of one binary: name tells them
+// apart in logs.
+func startNamedProc(t *testing.T, name, binary string, args ...string) *proc {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
 	require.NoError(t, err)
-	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd := exec.Command(filepath.Join(binDir, binary), args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	require.NoError(t, cmd.Start())
 	p := &proc{t: t, name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
@@ -230,6 +254,7 @@ type execution struct {
 	RetryOf     string          `json:"retryOf"`
 	CreateTime  time.Time       `json:"createTime"`
 	StartTime   *time.Time      `json:"startTime"`
+	FinishTime  *time.Time      `json:"finishTime"`
 	Error       *struct {
 		Message   string `json:"message"`
 		Kind      string `json:"kind"`

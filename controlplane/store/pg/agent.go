@@ -67,3 +67,15 @@ func (s *Store) SetAgentSession(ctx context.Context, agentID, replica string) er
 	}
 	return nil
 }
+
+// EndAgentSession clears the agent's replica when it is still this one.
+func (s *Store) EndAgentSession(ctx context.Context, agentID, replica string) error {
+	err := s.inTx(ctx, func(tx pgx.Tx, _ time.Time) error {
+		_, err := tx.Exec(ctx, `UPDATE agents SET replica = '' WHERE id = $1 AND replica = $2`, agentID, replica)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("end session of agent %s: %w", agentID, interpretError(err))
+	}
+	return nil
+}

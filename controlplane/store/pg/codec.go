@@ -104,7 +104,7 @@ func fromJSONMap(v []byte) (map[string]string, error) {
 }
 
 const jobColumns = `name, handler, service, selector, schedule, payload, content_type, timeout_us,
-	retry, priority, paused, next_fire_at, created_at, updated_at, version`
+	retry, priority, paused, next_fire_at, created_at, updated_at, version, resumed_at`
 
 // jobArgs returns a job's values in jobColumns order.
 func jobArgs(j store.Job) ([]any, error) {
@@ -123,7 +123,7 @@ func jobArgs(j store.Job) ([]any, error) {
 	return []any{
 		j.Name, j.Handler, j.Service, selector, schedule, blob(j.Payload), j.ContentType,
 		j.Timeout.Microseconds(), retry, int64(j.Priority), j.Paused, ts(j.NextFireAt),
-		ts(j.CreatedAt), ts(j.UpdatedAt), j.Version,
+		ts(j.CreatedAt), ts(j.UpdatedAt), j.Version, ts(j.ResumedAt),
 	}, nil
 }
 
@@ -134,9 +134,10 @@ func scanJob(row pgx.Row) (store.Job, error) {
 		selector, schedule, retry []byte
 		timeout, priority         int64
 		next, created, updated    pgtype.Timestamptz
+		resumed                   pgtype.Timestamptz
 	)
 	err := row.Scan(&j.Name, &j.Handler, &j.Service, &selector, &schedule, &j.Payload, &j.ContentType,
-		&timeout, &retry, &priority, &j.Paused, &next, &created, &updated, &j.Version)
+		&timeout, &retry, &priority, &j.Paused, &next, &created, &updated, &j.Version, &resumed)
 	if err != nil {
 		return store.Job{}, err
 	}
@@ -158,6 +159,7 @@ func scanJob(row pgx.Row) (store.Job, error) {
 	j.NextFireAt = fromTS(next)
 	j.CreatedAt = fromTS(created)
 	j.UpdatedAt = fromTS(updated)
+	j.ResumedAt = fromTS(resumed)
 	return j, nil
 }
 

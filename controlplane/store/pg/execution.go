@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/tockhq/tock/controlplane/store"
 )
@@ -335,4 +336,26 @@ func (s *Store) InFlight(ctx context.Context) (map[string]int, error) {
 		counts[c.agent] = int(c.n)
 	}
 	return counts, nil
+}
+
+// NextNotBefore returns the earliest NotBefore after now of the pending executions of the
+// handlers, or the zero time. It walks the partial index executions_not_before from now.
+func (s *Store) NextNotBefore(ctx context.Context, handlers []string) (time.Time, error) {
+	if len(handlers) == 0 {
+		return time.Time{}, nil
+	}
+	times, err := query(ctx, s, func(row pgx.Row) (time.Time, error) {
+		var t pgtype.Timestamptz
+		err := row.Scan(&t)
+		return fromTS(t), err
+	}, `SELECT not_before FROM executions
+		WHERE state = 'pending' AND not_before > now() AND handler = ANY($1)
+		ORDER BY not_before LIMIT 1`, handlers)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("next not-before: %w", interpretError(err))
+	}
+	if len(times) == 0 {
+		return time.Time{}, nil
+	}
+	return times[0], nil
 }

@@ -31,7 +31,7 @@ func (s *Store) FireDueJobs(ctx context.Context, params store.FireDueParams) ([]
 	var fires []store.Fire
 	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		fires = nil
-		jobs, err := s.dueJobs(ctx, tx, now.Add(params.Horizon), params.Limit)
+		jobs, err := s.dueJobs(ctx, tx, now, now.Add(params.Horizon), params.Limit)
 		if err != nil {
 			return err
 		}
@@ -60,11 +60,12 @@ func (s *Store) FireDueJobs(ctx context.Context, params store.FireDueParams) ([]
 	return fires, nil
 }
 
-// dueJobs claims up to limit unpaused jobs due at or before until, earliest first.
-func (s *Store) dueJobs(ctx context.Context, tx pgx.Tx, until time.Time, limit int) ([]store.Job, error) {
+// dueJobs claims up to limit jobs due at or before until, earliest first; paused jobs only
+// when they are due at or before now, since their fires are not held for a nominal time.
+func (s *Store) dueJobs(ctx context.Context, tx pgx.Tx, now, until time.Time, limit int) ([]store.Job, error) {
 	rows, err := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs
-		WHERE NOT paused AND next_fire_at IS NOT NULL AND next_fire_at <= $1
-		ORDER BY next_fire_at, name LIMIT $2`+s.dialect.claimLock, until, limit)
+		WHERE next_fire_at IS NOT NULL AND next_fire_at <= $1 AND (NOT paused OR next_fire_at <= $2)
+		ORDER BY next_fire_at, name LIMIT $3`+s.dialect.claimLock, until, now, limit)
 	if err != nil {
 		return nil, err
 	}

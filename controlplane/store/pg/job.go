@@ -91,8 +91,8 @@ func (s *Store) UpdateJob(ctx context.Context, name string, update func(job *sto
 		updated, err = scanJob(tx.QueryRow(ctx, `UPDATE jobs SET handler = $1, service = $2,
 			selector = $3, schedule = $4, payload = $5, content_type = $6, timeout_us = $7,
 			retry = $8, priority = $9, paused = $10, next_fire_at = $11, updated_at = $12,
-			version = version + 1
-			WHERE name = $13 RETURNING `+jobColumns, append(args[1:12:12], args[13], name)...))
+			resumed_at = $13, version = version + 1
+			WHERE name = $14 RETURNING `+jobColumns, append(args[1:12:12], args[13], args[15], name)...))
 		return interpretError(err)
 	})
 	if cb, ok := errors.AsType[callbackError](err); ok {

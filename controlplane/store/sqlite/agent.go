@@ -78,3 +78,15 @@ func (s *Store) SetAgentSession(ctx context.Context, agentID, replica string) er
 	}
 	return nil
 }
+
+// EndAgentSession clears the agent's replica when it is still this one.
+func (s *Store) EndAgentSession(ctx context.Context, agentID, replica string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		_, err := tx.ExecContext(ctx, `UPDATE agents SET replica = '' WHERE id = ? AND replica = ?`, agentID, replica)
+		return interpretError(err)
+	})
+	if err != nil {
+		return fmt.Errorf("end session of agent %s: %w", agentID, err)
+	}
+	return nil
+}

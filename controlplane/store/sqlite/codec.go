@@ -110,7 +110,7 @@ func boolInt(b bool) int64 {
 }
 
 const jobColumns = `name, handler, service, selector, schedule, payload, content_type, timeout_us,
-	retry, priority, paused, next_fire_at, created_at, updated_at, version`
+	retry, priority, paused, next_fire_at, created_at, updated_at, version, resumed_at`
 
 // jobArgs returns a job's values in jobColumns order.
 func jobArgs(j store.Job) ([]any, error) {
@@ -129,7 +129,7 @@ func jobArgs(j store.Job) ([]any, error) {
 	return []any{
 		j.Name, j.Handler, j.Service, selector, schedule, blob(j.Payload), j.ContentType,
 		j.Timeout.Microseconds(), retry, int64(j.Priority), boolInt(j.Paused), micros(j.NextFireAt),
-		micros(j.CreatedAt), micros(j.UpdatedAt), j.Version,
+		micros(j.CreatedAt), micros(j.UpdatedAt), j.Version, micros(j.ResumedAt),
 	}, nil
 }
 
@@ -143,9 +143,10 @@ func scanJob(row scanner) (store.Job, error) {
 		timeout, priority     int64
 		paused                int64
 		next, created, update sql.NullInt64
+		resumed               sql.NullInt64
 	)
 	err := row.Scan(&j.Name, &j.Handler, &j.Service, &selector, &schedule, &payload, &j.ContentType,
-		&timeout, &retry, &priority, &paused, &next, &created, &update, &j.Version)
+		&timeout, &retry, &priority, &paused, &next, &created, &update, &j.Version, &resumed)
 	if err != nil {
 		return store.Job{}, err
 	}
@@ -168,6 +169,7 @@ func scanJob(row scanner) (store.Job, error) {
 	j.NextFireAt = fromMicros(next)
 	j.CreatedAt = fromMicros(created)
 	j.UpdatedAt = fromMicros(update)
+	j.ResumedAt = fromMicros(resumed)
 	return j, nil
 }
 

@@ -349,3 +349,24 @@ func (s *Store) InFlight(ctx context.Context) (map[string]int, error) {
 	}
 	return counts, nil
 }
+
+// NextNotBefore returns the earliest NotBefore after now of the pending executions of the
+// handlers, or the zero time. It walks the partial index executions_not_before from now.
+func (s *Store) NextNotBefore(ctx context.Context, handlers []string) (time.Time, error) {
+	if len(handlers) == 0 {
+		return time.Time{}, nil
+	}
+	args := make([]any, 0, len(handlers)+1)
+	args = append(args, s.now().UnixMicro())
+	for _, h := range handlers {
+		args = append(args, h)
+	}
+	var next sql.NullInt64
+	err := s.read.QueryRowContext(ctx, `SELECT not_before FROM executions INDEXED BY executions_not_before
+		WHERE state = 'pending' AND not_before > ? AND handler IN (`+placeholders(len(handlers))+`)
+		ORDER BY not_before LIMIT 1`, args...).Scan(&next)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("next not-before: %w", interpretError(err))
+	}
+	return fromMicros(next), nil
+}

@@ -29,7 +29,7 @@ func (s *Store) FireDueJobs(ctx context.Context, params store.FireDueParams) ([]
 	var fires []store.Fire
 	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		fires = nil
-		jobs, err := dueJobs(ctx, tx, now.Add(params.Horizon), params.Limit)
+		jobs, err := dueJobs(ctx, tx, now, now.Add(params.Horizon), params.Limit)
 		if err != nil {
 			return err
 		}
@@ -58,11 +58,12 @@ func (s *Store) FireDueJobs(ctx context.Context, params store.FireDueParams) ([]
 	return fires, nil
 }
 
-// dueJobs reads up to limit unpaused jobs due at or before until, earliest first.
-func dueJobs(ctx context.Context, tx *sql.Tx, until time.Time, limit int) ([]store.Job, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs INDEXED BY jobs_due
-		WHERE paused = 0 AND next_fire_at IS NOT NULL AND next_fire_at <= ?
-		ORDER BY next_fire_at, name LIMIT ?`, until.UnixMicro(), limit)
+// dueJobs reads up to limit jobs due at or before until, earliest first; paused jobs only
+// when they are due at or before now, since their fires are not held for a nominal time.
+func dueJobs(ctx context.Context, tx *sql.Tx, now, until time.Time, limit int) ([]store.Job, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs INDEXED BY jobs_next_fire
+		WHERE next_fire_at IS NOT NULL AND next_fire_at <= ? AND (paused = 0 OR next_fire_at <= ?)
+		ORDER BY next_fire_at, name LIMIT ?`, until.UnixMicro(), now.UnixMicro(), limit)
 	if err != nil {
 		return nil, interpretError(err)
 	}

@@ -96,8 +96,8 @@ func (s *Store) UpdateJob(ctx context.Context, name string, update func(job *sto
 		// Name, CreatedAt and Version are not taken from the callback.
 		row := tx.QueryRowContext(ctx, `UPDATE jobs SET handler = ?, service = ?, selector = ?,
 			schedule = ?, payload = ?, content_type = ?, timeout_us = ?, retry = ?, priority = ?,
-			paused = ?, next_fire_at = ?, updated_at = ?, version = version + 1
-			WHERE name = ? RETURNING `+jobColumns, append(args[1:12:12], args[13], name)...)
+			paused = ?, next_fire_at = ?, updated_at = ?, resumed_at = ?, version = version + 1
+			WHERE name = ? RETURNING `+jobColumns, append(args[1:12:12], args[13], args[15], name)...)
 		updated, err = scanJob(row)
 		return interpretError(err)
 	})

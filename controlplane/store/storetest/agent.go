@@ -102,4 +102,13 @@ var agentTests = []test{
 		require.NoError(t, b.st.SetAgentSession(b.ctx, "nope", "replica-1"), "an agent without a registration is not an error")
 		require.Len(t, b.listAgents(t), 1)
 	}},
+	{"EndSession", func(t *testing.T, b *bundle) {
+		require.NoError(t, b.st.RegisterAgent(b.ctx, newAgent("a"), time.Minute))
+		require.NoError(t, b.st.SetAgentSession(b.ctx, "a", "replica-2"))
+		require.NoError(t, b.st.EndAgentSession(b.ctx, "a", "replica-1"))
+		require.Equal(t, "replica-2", b.listAgents(t)[0].Replica, "a replica that lost the agent does not clear the new owner")
+		require.NoError(t, b.st.EndAgentSession(b.ctx, "a", "replica-2"))
+		require.Empty(t, b.listAgents(t)[0].Replica)
+		require.NoError(t, b.st.EndAgentSession(b.ctx, "nope", "replica-1"), "an agent without a registration is not an error")
+	}},
 }

@@ -216,9 +216,10 @@ var claimTests = []test{
 		job := b.createJob(t, newJob("work"))
 		now := b.now(t)
 		later := b.createExec(t, job, func(e *store.Execution) { e.NotBefore = now.Add(time.Hour) })
-		soon := b.createExec(t, job, func(e *store.Execution) { e.NotBefore = now.Add(20 * time.Millisecond) })
+		// Far enough ahead that a loaded machine still claims before it is due.
+		soon := b.createExec(t, job, func(e *store.Execution) { e.NotBefore = now.Add(time.Second) })
 		require.Empty(t, b.claim(t, "agent-1", 10, time.Minute, job.Handler))
-		b.pass(t, 30*time.Millisecond)
+		b.pass(t, 1100*time.Millisecond)
 		claimed := b.claim(t, "agent-1", 10, time.Minute, job.Handler)
 		require.Equal(t, []string{soon.ID}, ids(claimed))
 		require.Equal(t, store.ExecPending, b.get(t, later.ID).State)

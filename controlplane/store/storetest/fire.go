@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -165,17 +166,69 @@ var fireTests = []test{
 		require.Equal(t, job.Retry, e.Retry)
 		require.Equal(t, job.Timeout, e.Timeout)
 	}},
-	{"PausedAndUnscheduledNotFired", func(t *testing.T, b *bundle) {
+	{"PausedClaimedWhenDueNotAhead", func(t *testing.T, b *bundle) {
+		now := b.now(t)
 		paused := newJob("paused")
 		paused.Paused = true
-		paused.NextFireAt = b.now(t).Add(-time.Minute)
+		paused.NextFireAt = now.Add(-time.Minute)
 		b.createJob(t, paused)
+		ahead := newJob("paused-ahead")
+		ahead.Paused = true
+		ahead.NextFireAt = now.Add(time.Hour)
+		b.createJob(t, ahead)
 		b.createJob(t, newJob("manual-only"))
-		require.Empty(t, b.fire(t, 10, time.Hour, failPlan(t)))
 
-		_, err := b.st.UpdateJob(b.ctx, "paused", func(j *store.Job) error { j.Paused = false; return nil })
+		// A paused job is claimed once it is due, so that its fires are recorded as skipped,
+		// but never ahead of time: it may be resumed before then.
+		var planned []string
+		fires := b.fire(t, 10, 2*time.Hour, func(j store.Job, now time.Time) store.FirePlan {
+			planned = append(planned, j.Name)
+			require.True(t, j.Paused)
+			return store.FirePlan{
+				Fires:      []store.PlannedFire{{NominalTime: j.NextFireAt, Outcome: store.FireSkippedPaused}},
+				NextFireAt: now.Add(time.Hour),
+			}
+		})
+		require.Equal(t, []string{"paused"}, planned)
+		require.Len(t, fires, 1)
+		require.Equal(t, store.FireSkippedPaused, fires[0].Outcome)
+		require.Empty(t, b.listExecs(t, "paused"))
+
+		_, err := b.st.UpdateJob(b.ctx, "paused-ahead", func(j *store.Job) error { j.Paused = false; return nil })
 		require.NoError(t, err)
-		require.Len(t, b.fire(t, 10, 0, dispatchOnce), 1)
+		require.Len(t, b.fire(t, 10, 2*time.Hour, dispatchOnce), 1, "unpaused, it is claimed ahead again")
+	}},
+	{"AbortedTransactionLeavesNoGap", func(t *testing.T, b *bundle) {
+		job := b.dueJob(t, "tick", -3*time.Second)
+		t0 := job.NextFireAt
+		every := func(j store.Job, now time.Time) store.FirePlan {
+			var p store.FirePlan
+			for at := j.NextFireAt; !at.After(now); at = at.Add(time.Second) {
+				p.Fires = append(p.Fires, dispatched(j, at))
+				p.NextFireAt = at.Add(time.Second)
+			}
+			return p
+		}
+		// A replica dies in the middle of the transaction: here, its context ends while the
+		// plan runs, after the claim and before any fire is written.
+		ctx, cancel := context.WithCancel(b.ctx)
+		_, err := b.st.FireDueJobs(ctx, store.FireDueParams{Limit: 10, Plan: func(j store.Job, now time.Time) store.FirePlan {
+			cancel()
+			return every(j, now)
+		}})
+		require.Error(t, err)
+		got, err := b.st.GetJob(b.ctx, "tick")
+		require.NoError(t, err)
+		require.Equal(t, t0, got.NextFireAt, "the next fire time moves only with the fires it passes")
+		require.Empty(t, b.listFires(t, "tick"))
+		require.Empty(t, b.listExecs(t, "tick"))
+
+		// The next caller records every nominal time from where the job stood.
+		fires := b.fire(t, 10, 0, every)
+		require.GreaterOrEqual(t, len(fires), 3)
+		for i, f := range fires {
+			require.Equal(t, t0.Add(time.Duration(i)*time.Second), f.NominalTime)
+		}
 	}},
 	{"Horizon", func(t *testing.T, b *bundle) {
 		job := b.dueJob(t, "later", time.Hour)

@@ -104,6 +104,7 @@ var jobTests = []test{
 			j.Selector = map[string]string{"zone": "us"}
 			j.Schedule = &store.Schedule{Interval: time.Minute}
 			j.NextFireAt = next
+			j.ResumedAt = next.Add(-time.Second)
 			j.Name = "renamed"                  // not changeable
 			j.Version = 100                     // not changeable
 			j.CreatedAt = time.Unix(0, 0).UTC() // not changeable
@@ -120,6 +121,7 @@ var jobTests = []test{
 		require.Equal(t, map[string]string{"zone": "us"}, updated.Selector)
 		require.Equal(t, &store.Schedule{Interval: time.Minute}, updated.Schedule)
 		requireTime(t, next, updated.NextFireAt)
+		requireTime(t, next.Add(-time.Second), updated.ResumedAt)
 
 		got, err := b.st.GetJob(b.ctx, "upd")
 		require.NoError(t, err)

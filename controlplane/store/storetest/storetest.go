@@ -50,6 +50,9 @@ func Run(t *testing.T, h Harness) {
 		{"Complete", completeTests},
 		{"Cancel", cancelTests},
 		{"Agent", agentTests},
+		{"Replica", replicaTests},
+		{"NextNotBefore", nextNotBeforeTests},
+		{"Prune", pruneTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,6 @@
+-- +goose Up
+-- PruneExecutions and PruneFires: whether a fire (job, nominal time) still has a live attempt.
+CREATE INDEX executions_live ON executions (job, nominal_time) WHERE state IN ('pending', 'assigned', 'running');
+
+-- +goose Down
+DROP INDEX executions_live;
