@@ -13,6 +13,7 @@ import (
 
 	agentv1 "github.com/tockhq/tock/proto/tock/agent/v1"
 	handlerv1 "github.com/tockhq/tock/proto/tock/handler/v1"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -30,6 +31,8 @@ const stopTimeout = 5 * time.Second
 type Agent struct {
 	cfg       Config
 	log       *slog.Logger
+	metrics   *metrics
+	tracer    trace.Tracer
 	appClient handlerv1.HandlerServiceClient // set by Serve before any goroutine starts
 
 	mu       sync.Mutex // protects every field below
@@ -44,10 +47,13 @@ type Agent struct {
 	svcGen   uint64                // generation of the newest Execute stream
 	draining bool
 	changed  chan struct{} // closed and replaced whenever running or results shrink
+	// sessionEnded is when the last session ended; zero before the first one.
+	sessionEnded time.Time
 
-	// handlersChanged receives a value when the handler list changes, so the registration
+	// regChanged receives a value when something a registration carries changes (the
+	// handler list, the session, the service's reachability, draining), so the registration
 	// is refreshed at once.
-	handlersChanged chan struct{}
+	regChanged chan struct{}
 
 	wg sync.WaitGroup // background goroutines and session readers
 }
@@ -58,15 +64,20 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{
-		cfg:             cfg,
-		log:             cfg.Logger.With("component", "tock-agent"),
-		id:              cfg.ID,
-		running:         make(map[string]*execution),
-		results:         newResultBuffer(),
-		changed:         make(chan struct{}),
-		handlersChanged: make(chan struct{}, 1),
-	}, nil
+	a := &Agent{
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "tock-agent"),
+		tracer:     cfg.TracerProvider.Tracer(tracerName, trace.WithInstrumentationVersion(Version)),
+		id:         cfg.ID,
+		running:    make(map[string]*execution),
+		results:    newResultBuffer(),
+		changed:    make(chan struct{}),
+		regChanged: make(chan struct{}, 1),
+	}
+	if a.metrics, err = newMetrics(a, cfg.Registerer); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // ID returns the agent's id. When Config.ID is empty, the id is known once Serve has started.
@@ -156,6 +167,9 @@ func (a *Agent) Serve(ctx context.Context, lis net.Listener) error {
 	a.wg.Go(func() { a.runService(bg) })
 	a.wg.Go(func() { a.refreshHandlers(bg) })
 
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lis) }()
+
 	advertise := a.cfg.Advertise
 	if advertise == "" {
 		advertise = lis.Addr().String()
@@ -166,9 +180,6 @@ func (a *Agent) Serve(ctx context.Context, lis net.Listener) error {
 	if a.cfg.Registry != nil {
 		reg.Go(func() { a.runRegistration(regCtx, advertise) })
 	}
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(lis) }()
 	a.log.Info("agent serving", "agent_id", a.ID(), "address", lis.Addr().String(),
 		"advertise", advertise, "service", a.cfg.Service, "app_addr", a.cfg.AppAddr,
 		"capacity", a.cfg.Capacity)
@@ -206,6 +217,7 @@ func (a *Agent) drain() {
 	a.mu.Lock()
 	a.draining = true
 	n := len(a.running)
+	a.registrationChangedLocked()
 	a.mu.Unlock()
 	a.log.Info("draining", "running", n, "drain_timeout", a.cfg.DrainTimeout)
 
@@ -297,6 +309,7 @@ func stopServer(srv *grpc.Server) {
 
 func (a *Agent) serverOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{
+		grpc.StatsHandler(serverStatsHandler(a.cfg.TracerProvider)),
 		// Replicas ping every 10s to notice a dead agent quickly; permit it.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             5 * time.Second,

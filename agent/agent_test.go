@@ -27,7 +27,7 @@ func TestHello(t *testing.T) {
 	require.Equal(t, map[string]string{"zone": "eu-1"}, hello.GetLabels())
 	require.EqualValues(t, 2, hello.GetWeight())
 	require.EqualValues(t, 4, hello.GetCapacity())
-	require.Equal(t, []string{"block", "chatty", "echo", "fail", "info", "wait"}, hello.GetHandlers())
+	require.Equal(t, []string{"block", "chatty", "echo", "fail", "info", "trace", "wait"}, hello.GetHandlers())
 	require.Empty(t, hello.GetRunning())
 	require.Equal(t, agent.Version, hello.GetVersion())
 	require.False(t, hello.GetDraining())

@@ -7,6 +7,9 @@ import (
 	"maps"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
 
@@ -22,6 +25,7 @@ const (
 	DefaultDrainTimeout      = 30 * time.Second
 	DefaultFinalTimeout      = 5 * time.Second
 	DefaultDeadlineGrace     = 2 * time.Second
+	DefaultSessionGrace      = 5 * time.Second
 )
 
 // Config configures an Agent. The zero value of every field means its default.
@@ -57,6 +61,10 @@ type Config struct {
 	Advertise string
 	// RegistrationTTL is how long a registration lasts unless refreshed. Default: 15s.
 	RegistrationTTL time.Duration
+	// SessionGrace is how long after its session with a replica ends the agent still reports
+	// itself ready to registries that track readiness (Consul's TTL check), so that a replica
+	// reconnecting or taking over does not make the agent flap. Default: 5s.
+	SessionGrace time.Duration
 	// ResultBufferLimit is how many unacknowledged results the agent holds before it releases
 	// new assignments with reason "result buffer full". Results are never dropped: the limit
 	// only stops new work. Default: 10000.
@@ -77,6 +85,14 @@ type Config struct {
 	// AppDialOptions are appended to the options used to reach the local service.
 	// Default: none (plaintext, which suits loopback and unix sockets).
 	AppDialOptions []grpc.DialOption
+	// Registerer, when set, receives the agent's Prometheus collectors (names prefixed
+	// "tock_agent_"); New fails when they clash with collectors already registered.
+	// Default: nil, no metrics.
+	Registerer prometheus.Registerer
+	// TracerProvider makes the agent's spans: one per execution and the gRPC spans of its
+	// server and of its client to the local service. Default: nil, the global provider
+	// (otel.GetTracerProvider), which makes no spans unless the process installs one.
+	TracerProvider trace.TracerProvider
 }
 
 // withDefaults returns a copy of c with defaults filled in, or an error naming the first
@@ -92,6 +108,7 @@ func (c Config) withDefaults() (Config, error) {
 	check(c.Capacity >= 0, "capacity must be at least 1, got %d", c.Capacity)
 	check(c.HandlerRefresh >= 0, "handler refresh must not be negative, got %s", c.HandlerRefresh)
 	check(c.RegistrationTTL >= 0, "registration TTL must not be negative, got %s", c.RegistrationTTL)
+	check(c.SessionGrace >= 0, "session grace must not be negative, got %s", c.SessionGrace)
 	check(c.ResultBufferLimit >= 0, "result buffer limit must not be negative, got %d", c.ResultBufferLimit)
 	check(c.DrainTimeout >= 0, "drain timeout must not be negative, got %s", c.DrainTimeout)
 	check(c.FinalTimeout >= 0, "final timeout must not be negative, got %s", c.FinalTimeout)
@@ -110,12 +127,16 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.Capacity, DefaultCapacity)
 	setDefault(&c.HandlerRefresh, DefaultHandlerRefresh)
 	setDefault(&c.RegistrationTTL, DefaultRegistrationTTL)
+	setDefault(&c.SessionGrace, DefaultSessionGrace)
 	setDefault(&c.ResultBufferLimit, DefaultResultBufferLimit)
 	setDefault(&c.DrainTimeout, DefaultDrainTimeout)
 	setDefault(&c.FinalTimeout, DefaultFinalTimeout)
 	setDefault(&c.DeadlineGrace, DefaultDeadlineGrace)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = otel.GetTracerProvider()
 	}
 	return c, nil
 }

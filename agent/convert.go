@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"maps"
 	"sort"
 	"time"
 
@@ -10,9 +9,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// startRequest turns an assignment into the Start message for the local service; every field
-// the service needs is copied verbatim.
-func startRequest(a *agentv1.Assignment) *handlerv1.ExecuteRequest {
+// startRequest turns an assignment into the Start message for the local service: every field
+// the service needs is copied verbatim, except the trace context, which is tc (the agent
+// span's; see Agent.startSpan).
+func startRequest(a *agentv1.Assignment, tc map[string]string) *handlerv1.ExecuteRequest {
 	return &handlerv1.ExecuteRequest{Kind: &handlerv1.ExecuteRequest_Start{Start: &handlerv1.Start{
 		ExecutionId:  a.GetExecutionId(),
 		Handler:      a.GetHandler(),
@@ -25,7 +25,7 @@ func startRequest(a *agentv1.Assignment) *handlerv1.ExecuteRequest {
 		ContentType:  a.GetContentType(),
 		ShardIndex:   a.GetShardIndex(),
 		ShardTotal:   a.GetShardTotal(),
-		TraceContext: maps.Clone(a.GetTraceContext()),
+		TraceContext: tc,
 	}}}
 }
 

@@ -46,11 +46,44 @@
 // # Registration and shutdown
 //
 // With Config.Registry set, the agent registers itself (with a time to live) and refreshes the
-// registration as the registry asks. The Registrar interface has a gRPC implementation for the
-// control plane's built-in registry.
+// registration as the registry asks, and at once when its handlers or its readiness change.
+// The agent is ready while a replica holds a session with it (or held one less than
+// Config.SessionGrace ago), the local service is reachable and it is not draining. The
+// Registrar interface has two implementations:
 //
-// When Serve's context is done the agent drains: it reports draining in heartbeats, releases new
-// assignments, lets running executions finish for up to Config.DrainTimeout, then cancels the
-// rest, waits for their results to be acknowledged (at most Config.FinalTimeout), deregisters
-// and stops.
+//   - GRPCRegistrar, for the control plane's built-in registry (--discovery builtin);
+//   - ConsulRegistrar (--discovery consul), which registers a service with the local Consul
+//     agent: name "tock-agent" (ConsulConfig.ServiceName), tags "tock-agent" and the Tock
+//     service, the advertised address and port, Consul weights {passing: weight, warning: 1},
+//     the agent's details in the service meta (DecodeConsulMeta reads them back), and two
+//     checks. "<service id>:grpc" has Consul call the agent's grpc.health.v1 service every
+//     5s; it turns critical when the agent drains or dies, and Consul removes the service after
+//     a minute of that. "<service id>:session" is a TTL check the agent sets passing while it
+//     is ready and critical otherwise, with the reason as its output; a hung agent stops
+//     refreshing it and it expires. When Consul answers that it has no such check (its agent
+//     restarted without state), the agent registers the service again.
+//
+// When Serve's context is done the agent drains: it reports draining in heartbeats and to the
+// registry, releases new assignments, lets running executions finish for up to
+// Config.DrainTimeout, then cancels the rest, waits for their results to be acknowledged (at
+// most Config.FinalTimeout), deregisters and stops.
+//
+// # Observability
+//
+// Each execution has a span, "tock.agent.execute <handler>", from assignment to result: a
+// child of the assignment's W3C trace context, with the execution id, job, handler, attempt,
+// lease epoch and agent id as attributes and the outcome as its status. The Start message
+// carries the agent span's trace context, so the handler's span (SDK) is its child. The gRPC
+// server (one span per session) and the client to the local service (one span per Execute
+// stream) are traced with otelgrpc. Spans come from Config.TracerProvider; tock-agent makes
+// an OTLP exporter from the standard OTEL_* environment when it names an endpoint.
+//
+// Log lines about an execution carry execution_id, lease_epoch, handler, trace_id and span_id.
+//
+// With Config.Registerer set, the agent's Prometheus metrics (prefix tock_agent_) count
+// executions started and finished by outcome, releases by reason, results re-sent, session
+// connects and disconnects, service disconnects and registration errors; gauges show
+// executions running, capacity, unacknowledged results, and whether a session is live, the
+// service connected and the agent draining; a histogram, by handler and outcome, times each
+// execution on the service. tock-agent --metrics-addr serves them at /metrics, with /healthz.
 package agent

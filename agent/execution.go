@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -62,6 +63,7 @@ func (a *Agent) assign(s *session, assignments []*agentv1.Assignment) {
 	released := map[string][]*agentv1.RunningExecution{}
 	var reasons []string
 	release := func(asg *agentv1.Assignment, reason string) {
+		a.metrics.released.WithLabelValues(reasonLabel(reason)).Inc()
 		if _, ok := released[reason]; !ok {
 			reasons = append(reasons, reason)
 		}
@@ -82,11 +84,11 @@ func (a *Agent) assign(s *session, assignments []*agentv1.Assignment) {
 			case epoch == ex.epoch:
 				// Already running under this lease: a repeated assignment changes nothing.
 			case epoch < ex.epoch:
-				a.log.Warn("ignoring assignment with a stale lease epoch",
-					"execution_id", id, "lease_epoch", epoch, "running_epoch", ex.epoch)
+				a.logExecution(slog.LevelWarn, ex, "ignoring assignment with a stale lease epoch",
+					"assigned_epoch", epoch)
 			default:
-				a.log.Warn("execution reassigned while still running; cancelling the older run",
-					"execution_id", id, "lease_epoch", epoch, "running_epoch", ex.epoch)
+				a.logExecution(slog.LevelWarn, ex, "execution reassigned while still running; cancelling the older run",
+					"assigned_epoch", epoch)
 				a.cancelLocked(ex, fmt.Sprintf("superseded by lease epoch %d", epoch))
 				release(asg, ReasonPreviousLease)
 			}
@@ -123,23 +125,24 @@ func (a *Agent) assign(s *session, assignments []*agentv1.Assignment) {
 
 // startLocked sends the Start for asg to the local service and tracks the execution.
 func (a *Agent) startLocked(asg *agentv1.Assignment, now time.Time) {
+	span, tc := a.startSpan(asg)
 	ex := &execution{
 		id:      asg.GetExecutionId(),
 		epoch:   asg.GetLeaseEpoch(),
 		handler: asg.GetHandler(),
 		start:   now,
 		gen:     a.svc.gen,
-		span:    startSpan(asg),
+		span:    span,
 	}
 	a.running[ex.id] = ex
-	a.svc.out.push(startRequest(asg))
+	a.svc.out.push(startRequest(asg, tc))
+	a.metrics.started.Inc()
 	if asg.GetDeadline() != nil {
 		wait := asg.GetDeadline().AsTime().Sub(now) + a.cfg.DeadlineGrace
 		id, epoch := ex.id, ex.epoch
 		ex.timer = time.AfterFunc(wait, func() { a.expire(id, epoch) })
 	}
-	a.log.Debug("execution started", "execution_id", ex.id, "lease_epoch", ex.epoch,
-		"handler", ex.handler, "job", asg.GetJob(), "attempt", asg.GetAttempt())
+	a.logExecution(slog.LevelDebug, ex, "execution started", "job", asg.GetJob(), "attempt", asg.GetAttempt())
 }
 
 // cancelLocked asks the local service to cancel ex; its result comes back as usual.
@@ -166,7 +169,7 @@ func (a *Agent) cancelExecution(s *session, c *agentv1.CancelExecution) {
 	if reason == "" {
 		reason = "cancelled by the control plane"
 	}
-	a.log.Info("cancelling execution", "execution_id", ex.id, "lease_epoch", ex.epoch, "reason", reason)
+	a.logExecution(slog.LevelInfo, ex, "cancelling execution", "reason", reason)
 	a.cancelLocked(ex, reason)
 }
 
@@ -179,8 +182,7 @@ func (a *Agent) expire(id string, epoch int64) {
 	if !ok || ex.epoch != epoch {
 		return
 	}
-	a.log.Warn("no result by the deadline; cancelling", "execution_id", id, "lease_epoch", epoch,
-		"handler", ex.handler)
+	a.logExecution(slog.LevelWarn, ex, "no result by the deadline; cancelling")
 	a.cancelLocked(ex, "deadline exceeded")
 	r := &agentv1.Result{
 		Outcome: agentv1.Outcome_OUTCOME_TIMED_OUT,
@@ -200,13 +202,14 @@ func (a *Agent) ack(acks []*agentv1.ResultAck) {
 	defer a.mu.Unlock()
 	removed := false
 	for _, k := range acks {
-		if !a.results.remove(k.GetExecutionId(), k.GetLeaseEpoch()) {
+		br, ok := a.results.remove(k.GetExecutionId(), k.GetLeaseEpoch())
+		if !ok {
 			continue
 		}
 		removed = true
 		if !k.GetApplied() {
-			a.log.Info("control plane rejected a result", "execution_id", k.GetExecutionId(),
-				"lease_epoch", k.GetLeaseEpoch(), "reason", k.GetReason())
+			a.log.Info("control plane rejected a result", traceAttrs([]any{"execution_id", k.GetExecutionId(),
+				"lease_epoch", k.GetLeaseEpoch(), "reason", k.GetReason()}, br.spanContext)...)
 		}
 	}
 	if removed {
@@ -248,6 +251,8 @@ func (a *Agent) serviceLost(gen uint64, cause error) {
 	defer a.mu.Unlock()
 	if a.svc != nil && a.svc.gen == gen {
 		a.svc = nil
+		a.metrics.serviceDisconnects.Inc()
+		a.registrationChangedLocked()
 	}
 	msg := fmt.Sprintf("the local service at %s became unavailable: %v", a.cfg.AppAddr, cause)
 	now := time.Now()
@@ -275,9 +280,11 @@ func (a *Agent) completeLocked(ex *execution, r *agentv1.Result, now time.Time) 
 	r.StartTime = timestamppb.New(ex.start)
 	r.FinishTime = timestamppb.New(now)
 	endSpan(ex.span, r)
-	a.results.add(r)
-	a.log.Debug("execution finished", "execution_id", ex.id, "lease_epoch", ex.epoch,
-		"handler", ex.handler, "outcome", r.GetOutcome().String(), "duration", now.Sub(ex.start))
+	a.results.add(r, a.session != nil, ex.span.SpanContext())
+	elapsed := now.Sub(ex.start)
+	a.metrics.executionFinished(ex.handler, r, elapsed.Seconds())
+	a.logExecution(slog.LevelDebug, ex, "execution finished", "outcome", outcomeLabel(r.GetOutcome()),
+		"duration", elapsed)
 	return r
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/tockhq/tock/agent"
 	agentv1 "github.com/tockhq/tock/proto/tock/agent/v1"
 	"github.com/tockhq/tock/sdk-go/worker"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -152,6 +153,11 @@ func (e *env) registerHandlers() {
 	e.w.Handle("info", func(ctx context.Context, _ []byte) ([]byte, error) {
 		ex, _ := worker.ExecutionFromContext(ctx)
 		return json.Marshal(ex)
+	})
+	// trace returns the trace context the handler runs under, as the agent sent it.
+	e.w.Handle("trace", func(ctx context.Context, _ []byte) ([]byte, error) {
+		sc := trace.SpanContextFromContext(ctx)
+		return json.Marshal(map[string]string{"trace_id": sc.TraceID().String(), "span_id": sc.SpanID().String()})
 	})
 	e.w.Handle("chatty", func(ctx context.Context, _ []byte) ([]byte, error) {
 		worker.Progress(ctx, 0.5, "halfway")

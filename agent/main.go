@@ -8,10 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -63,14 +66,25 @@ func NewMain() *Main {
 	return &Main{Stderr: os.Stderr, Getenv: os.Getenv}
 }
 
+// Values of --discovery.
+const (
+	discoveryBuiltin = "builtin"
+	discoveryConsul  = "consul"
+)
+
+// metricsShutdownTimeout bounds the metrics server's shutdown.
+const metricsShutdownTimeout = 2 * time.Second
+
 // options are the parsed command line.
 type options struct {
-	listen    string
-	register  string
-	discovery string
-	logFormat string
-	logLevel  slog.Level
-	cfg       Config
+	listen        string
+	register      string
+	discovery     string
+	consulService string
+	metricsAddr   string
+	logFormat     string
+	logLevel      slog.Level
+	cfg           Config
 }
 
 // Run parses args, starts the agent and serves until ctx is done (SIGINT or SIGTERM in the
@@ -80,14 +94,36 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(m.Stderr, opts.logFormat, opts.logLevel)
+	log := newLogger(m.stderr(), opts.logFormat, opts.logLevel)
 	cfg := opts.cfg
 	cfg.Logger = log
+
+	tp, err := tracerProviderFromEnv(ctx, m.getenv())
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		cfg.TracerProvider = tp
+		log.Info("exporting traces over OTLP", "protocol", otlpProtocol(m.getenv()))
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracerShutdownTimeout)
+			defer cancel()
+			if serr := tp.Shutdown(sctx); serr != nil {
+				log.Warn("flushing traces failed", "error", serr)
+			}
+		}()
+	}
 
 	lis, err := net.Listen("tcp", opts.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", opts.listen, err)
 	}
+	served := false // Serve closes lis
+	defer func() {
+		if !served {
+			_ = lis.Close()
+		}
+	}()
 	if cfg.ID == "" {
 		cfg.ID = DefaultID(lis.Addr().String())
 	}
@@ -99,35 +135,88 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		}
 	}
 
-	if opts.register != "" {
+	switch {
+	case opts.discovery == discoveryConsul:
+		reg, err := NewConsulRegistrar(ConsulConfig{ServiceName: opts.consulService, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer reg.Close()
+		cfg.Registry = reg
+	case opts.register != "":
 		conn, err := grpc.NewClient("passthrough:///"+opts.register,
 			grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			_ = lis.Close()
 			return fmt.Errorf("set up registry client for %s: %w", opts.register, err)
 		}
 		defer func() { _ = conn.Close() }()
 		cfg.Registry = NewGRPCRegistrar(conn)
 	}
 
+	var gatherer prometheus.Gatherer
+	if opts.metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		cfg.Registerer, gatherer = reg, reg
+	}
+
 	a, err := New(cfg)
 	if err != nil {
-		_ = lis.Close()
 		return err
 	}
+	if gatherer != nil {
+		stop, err := serveMetrics(opts.metricsAddr, a.httpHandler(gatherer), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	served = true
 	return a.Serve(ctx, lis)
+}
+
+// serveMetrics serves h on addr until stop is called.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server failed", "error", err)
+		}
+	}()
+	log.Info("serving metrics", "address", lis.Addr().String(), "paths", "/metrics /healthz")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), metricsShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			_ = srv.Close()
+		}
+		<-done
+	}, nil
+}
+
+func (m *Main) stderr() io.Writer {
+	if m.Stderr == nil {
+		return os.Stderr
+	}
+	return m.Stderr
+}
+
+func (m *Main) getenv() func(string) string {
+	if m.Getenv == nil {
+		return os.Getenv
+	}
+	return m.Getenv
 }
 
 // parse reads the command line.
 func (m *Main) parse(args []string) (*options, error) {
-	stderr := m.Stderr
-	if stderr == nil {
-		stderr = os.Stderr
-	}
-	getenv := m.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
+	stderr, getenv := m.stderr(), m.getenv()
 
 	fs := flag.NewFlagSet("tock-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -135,6 +224,7 @@ func (m *Main) parse(args []string) (*options, error) {
 		fmt.Fprintf(fs.Output(), "Usage: tock-agent [flags]\n\n"+
 			"tock-agent runs next to a service and runs its handlers for the Tock control plane.\n\nFlags:\n")
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), envHelp)
 	}
 
 	var o options
@@ -149,8 +239,11 @@ func (m *Main) parse(args []string) (*options, error) {
 	fs.IntVar(&weight, "weight", DefaultWeight, "`weight` for weighted balancing strategies (at least 1)")
 	fs.IntVar(&capacity, "capacity", DefaultCapacity, "most executions run at once (at least 1)")
 	fs.StringVar(&o.cfg.ID, "id", "", "stable agent `id` (default: host name and listen port)")
-	fs.StringVar(&o.discovery, "discovery", "builtin", "how the control plane discovers the agent: builtin")
+	fs.StringVar(&o.discovery, "discovery", discoveryBuiltin, "how the control plane finds the agent (`mode`): builtin registers with the control plane at --register;\n"+
+		"consul registers with the local Consul agent, configured by the CONSUL_* environment below (--register is not used)")
 	fs.StringVar(&o.register, "register", "127.0.0.1:7400", "control plane gRPC `address` for builtin registration; empty disables registration")
+	fs.StringVar(&o.consulService, "consul-service", DefaultConsulServiceName, "Consul service `name` to register under with --discovery consul (the control plane watches it)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "`address` (host:port) serving Prometheus /metrics and /healthz; empty: no metrics (e.g. 127.0.0.1:7404)")
 	fs.DurationVar(&o.cfg.RegistrationTTL, "register-ttl", DefaultRegistrationTTL, "how long a registration lasts unless refreshed (1s to 10m)")
 	fs.DurationVar(&o.cfg.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "how long running executions may finish after SIGTERM before they are cancelled")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
@@ -166,8 +259,20 @@ func (m *Main) parse(args []string) (*options, error) {
 		return nil, usageErrorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 
-	if o.discovery != "builtin" {
-		return nil, usageErrorf("--discovery %q is not supported: the only value is \"builtin\"", o.discovery)
+	switch o.discovery {
+	case discoveryBuiltin:
+	case discoveryConsul:
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "register" })
+		if set {
+			return nil, usageErrorf("--register is for --discovery builtin; with consul the agent registers with the Consul agent named by CONSUL_HTTP_ADDR")
+		}
+		o.register = ""
+		if o.consulService == "" {
+			return nil, usageErrorf("--consul-service must not be empty")
+		}
+	default:
+		return nil, usageErrorf("--discovery %q: want builtin or consul", o.discovery)
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, usageErrorf("--log-format %q: want text or json", o.logFormat)
@@ -198,6 +303,11 @@ func (m *Main) parse(args []string) (*options, error) {
 	}
 	if o.register != "" {
 		if err := checkHostPort("--register", o.register, true); err != nil {
+			return nil, err
+		}
+	}
+	if o.metricsAddr != "" {
+		if err := checkHostPort("--metrics-addr", o.metricsAddr, false); err != nil {
 			return nil, err
 		}
 	}

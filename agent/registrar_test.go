@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,6 +86,9 @@ func TestRegistration(t *testing.T) {
 		return rec.count() >= 3 && len(rec.last().Handlers) > 0
 	}, waitFor, tick)
 	got := rec.last()
+	require.False(t, got.Ready, "no session yet")
+	require.Contains(t, got.Status, "waiting for a control-plane replica")
+	got.Ready, got.Status = false, ""
 	require.Equal(t, agent.Registration{
 		ID:       "agent-1",
 		Service:  "billing",
@@ -92,7 +96,7 @@ func TestRegistration(t *testing.T) {
 		Labels:   map[string]string{"zone": "eu-1"},
 		Weight:   2,
 		Capacity: 4,
-		Handlers: []string{"block", "chatty", "echo", "fail", "info", "wait"},
+		Handlers: []string{"block", "chatty", "echo", "fail", "info", "trace", "wait"},
 		TTL:      9 * time.Second,
 	}, got)
 
@@ -205,4 +209,60 @@ func TestGRPCRegistrar(t *testing.T) {
 	err = reg.Deregister(t.Context(), "missing")
 	require.Equal(t, codes.NotFound, status.Code(err))
 	require.ErrorContains(t, err, "deregister agent missing")
+}
+
+// TestRegistrationReadiness follows Registration.Ready through a session's life. The registry
+// asks for refreshes an hour apart, so every change seen here was pushed by the agent.
+func TestRegistrationReadiness(t *testing.T) {
+	t.Parallel()
+	rec := &registrations{}
+	reg := &fakeRegistrar{
+		RegisterFunc: func(_ context.Context, r agent.Registration) (time.Duration, error) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			rec.calls = append(rec.calls, r)
+			return time.Hour, nil
+		},
+		DeregisterFunc: func(context.Context, string) error { return nil },
+	}
+	e := setup(t, func(c *agent.Config) {
+		c.Registry = reg
+		c.SessionGrace = 300 * time.Millisecond
+	})
+	waitStatus := func(ready bool, status string) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			last := rec.last()
+			return rec.count() > 0 && last.Ready == ready && strings.Contains(last.Status, status)
+		}, waitFor, tick, "want ready=%v %q", ready, status)
+	}
+	e.waitHealthy()
+	waitStatus(false, "waiting for a control-plane replica")
+
+	r, _ := e.connect(1)
+	waitStatus(true, "in session with replica replica-a (epoch 1)")
+
+	// A session that ends leaves the agent ready for the grace period, then not.
+	r.cancel()
+	waitStatus(true, "waiting for a replica to reconnect")
+	ended := time.Now()
+	waitStatus(false, "no control-plane session since")
+	require.GreaterOrEqual(t, time.Since(ended), 200*time.Millisecond)
+
+	r, _ = e.connect(2)
+	waitStatus(true, "epoch 2")
+	e.app.down()
+	waitStatus(false, "local service at")
+	e.app.up()
+	waitStatus(true, "epoch 2")
+
+	// Draining, with work still running, is not ready.
+	r.assign(assignment("slow", "block", 1))
+	<-e.blocked
+	e.stopAgent()
+	waitStatus(false, "draining")
+	e.releaseBlocked()
+	r.ack(r.result("slow"))
+	require.NoError(t, <-e.agentServed)
+	e.agentServed <- nil
 }

@@ -1,6 +1,9 @@
 package agent
 
-import agentv1 "github.com/tockhq/tock/proto/tock/agent/v1"
+import (
+	agentv1 "github.com/tockhq/tock/proto/tock/agent/v1"
+	"go.opentelemetry.io/otel/trace"
+)
 
 // resultKey names one result: an execution's outcome under one lease epoch.
 type resultKey struct {
@@ -11,21 +14,30 @@ type resultKey struct {
 // resultBuffer holds results until the control plane acknowledges them, in the order they
 // were produced. It is not safe for concurrent use; the Agent's mutex guards it.
 type resultBuffer struct {
-	byKey map[resultKey]*agentv1.Result
+	byKey map[resultKey]*bufferedResult
 	order []resultKey // insertion order; may still name removed keys until compacted
 }
 
-func newResultBuffer() *resultBuffer {
-	return &resultBuffer{byKey: make(map[resultKey]*agentv1.Result)}
+// bufferedResult is a result, whether it was ever sent to a session, and the span of its
+// execution (for log lines about it).
+type bufferedResult struct {
+	r           *agentv1.Result
+	sent        bool
+	spanContext trace.SpanContext
 }
 
-// add buffers r, replacing any result with the same key.
-func (b *resultBuffer) add(r *agentv1.Result) {
+func newResultBuffer() *resultBuffer {
+	return &resultBuffer{byKey: make(map[resultKey]*bufferedResult)}
+}
+
+// add buffers r, replacing any result with the same key; sent says whether it is being sent
+// to a session now.
+func (b *resultBuffer) add(r *agentv1.Result, sent bool, sc trace.SpanContext) {
 	k := resultKey{r.GetExecutionId(), r.GetLeaseEpoch()}
 	if _, ok := b.byKey[k]; !ok {
 		b.order = append(b.order, k)
 	}
-	b.byKey[k] = r
+	b.byKey[k] = &bufferedResult{r: r, sent: sent, spanContext: sc}
 }
 
 // has reports whether a result for the execution and epoch is buffered.
@@ -34,17 +46,18 @@ func (b *resultBuffer) has(executionID string, leaseEpoch int64) bool {
 	return ok
 }
 
-// remove forgets a result and reports whether it was buffered.
-func (b *resultBuffer) remove(executionID string, leaseEpoch int64) bool {
+// remove forgets a result and returns it; false when it was not buffered.
+func (b *resultBuffer) remove(executionID string, leaseEpoch int64) (*bufferedResult, bool) {
 	k := resultKey{executionID, leaseEpoch}
-	if _, ok := b.byKey[k]; !ok {
-		return false
+	br, ok := b.byKey[k]
+	if !ok {
+		return nil, false
 	}
 	delete(b.byKey, k)
 	if len(b.order) > 2*len(b.byKey)+64 {
 		b.compact()
 	}
-	return true
+	return br, true
 }
 
 func (b *resultBuffer) compact() {
@@ -60,12 +73,18 @@ func (b *resultBuffer) compact() {
 // len returns how many results are buffered.
 func (b *resultBuffer) len() int { return len(b.byKey) }
 
-// all returns every buffered result, oldest first.
-func (b *resultBuffer) all() []*agentv1.Result {
+// all returns every buffered result, oldest first, marks them sent, and says how many of them
+// had been sent before.
+func (b *resultBuffer) all() (rs []*agentv1.Result, resent int) {
 	b.compact()
-	out := make([]*agentv1.Result, 0, len(b.order))
+	rs = make([]*agentv1.Result, 0, len(b.order))
 	for _, k := range b.order {
-		out = append(out, b.byKey[k])
+		br := b.byKey[k]
+		if br.sent {
+			resent++
+		}
+		br.sent = true
+		rs = append(rs, br.r)
 	}
-	return out
+	return rs, resent
 }

@@ -75,6 +75,7 @@ func (a *Agent) serviceSession(ctx context.Context) (time.Duration, error) {
 	a.svcGen++
 	svc.gen = a.svcGen
 	a.svc = svc
+	a.registrationChangedLocked()
 	a.mu.Unlock()
 	began := time.Now()
 	a.log.Info("connected to local service", "app_addr", a.cfg.AppAddr, "handlers", names)
@@ -162,10 +163,7 @@ func (a *Agent) setHandlers(names []string) {
 	}
 	a.handlers = names
 	a.log.Info("handlers changed", "handlers", names)
-	select {
-	case a.handlersChanged <- struct{}{}:
-	default:
-	}
+	a.registrationChangedLocked()
 }
 
 // appTarget turns the configured address into a gRPC target: unix sockets keep their scheme,
@@ -180,6 +178,7 @@ func appTarget(addr string) string {
 func (a *Agent) appDialOptions() []grpc.DialOption {
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(clientStatsHandler(a.cfg.TracerProvider)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time:                10 * time.Second,
 			Timeout:             5 * time.Second,

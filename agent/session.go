@@ -123,9 +123,12 @@ func (a *Agent) openSession(open *agentv1.Open) (*session, error) {
 		Version:  Version,
 		Draining: a.draining,
 	}))
-	if rs := a.results.all(); len(rs) > 0 {
+	if rs, resent := a.results.all(); len(rs) > 0 {
 		s.out.push(resultsMessage(rs))
+		a.metrics.resent.Add(float64(resent))
 	}
+	a.metrics.sessionConnects.Inc()
+	a.registrationChangedLocked()
 	return s, nil
 }
 
@@ -135,7 +138,10 @@ func (a *Agent) closeSession(s *session) {
 	defer a.mu.Unlock()
 	if a.session == s {
 		a.session = nil
+		a.sessionEnded = time.Now()
+		a.registrationChangedLocked()
 	}
+	a.metrics.sessionDisconnects.Inc()
 	s.end(nil)
 }
 
