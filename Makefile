@@ -9,6 +9,7 @@ TOOLBIN  := $(CURDIR)/.bin
 VENV     := .venv
 PY       := $(VENV)/bin/python
 GO_TEST_FLAGS ?=
+BENCH_FLAGS ?=
 export PATH := $(TOOLBIN):$(PATH)
 
 BINARIES := $(BIN)/tockd $(BIN)/tock-agent $(BIN)/tock $(BIN)/example-go
@@ -90,6 +91,14 @@ lint: tools $(VENV)/.installed ## buf lint and format, go vet, gofmt, staticchec
 	$(VENV)/bin/ruff check sdk-python examples/python
 	$(VENV)/bin/ruff format --check sdk-python examples/python
 	$(VENV)/bin/mypy --config-file sdk-python/pyproject.toml sdk-python/src
+
+.PHONY: bench
+bench: ## run the benchmarks against a PostgreSQL the program starts (about 20 minutes); results in tools/bench/out
+	go run ./tools/bench $(BENCH_FLAGS)
+
+.PHONY: bench-quick
+bench-quick: ## run every benchmark scaled down (under two minutes), to check the benchmark program
+	go run ./tools/bench -quick $(BENCH_FLAGS)
 
 .PHONY: clean
 clean: ## remove build output and local data

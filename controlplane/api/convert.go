@@ -43,6 +43,8 @@ func jobToProto(j store.Job) *tockv1.Job {
 	if !j.Paused {
 		out.NextFireTime = timeToProto(nextRun(j))
 	}
+	setPoliciesProto(out, j)
+	out.Routing = routingToProto(j.Routing)
 	return out
 }
 
@@ -68,6 +70,7 @@ func scheduleToProto(s *store.Schedule) *tockv1.Schedule {
 	case !s.At.IsZero():
 		out.Trigger = &tockv1.Schedule_At{At: timestamppb.New(s.At)}
 	}
+	setScheduleRulesProto(out, s)
 	return out
 }
 
@@ -89,10 +92,15 @@ func executionToProto(e store.Execution) *tockv1.Execution {
 		Handler:     e.Handler,
 		RetryOf:     e.RetryOf,
 		NotBefore:   timeToProto(e.NotBefore),
+		ShardIndex:  int32(e.Route.ShardIndex),
+		ShardTotal:  int32(e.Route.ShardTotal),
+
+		UpstreamExecutionIds: e.UpstreamIDs(),
 	}
 	if e.Error != nil {
 		out.Error = &tockv1.ExecutionError{Message: e.Error.Message, Kind: e.Error.Kind, Retryable: e.Error.Retryable}
 	}
+	out.Progress = progressToProto(e.Progress)
 	return out
 }
 
@@ -164,6 +172,10 @@ func triggerToProto(t store.TriggerKind) tockv1.TriggerKind {
 		return tockv1.TriggerKind_TRIGGER_KIND_MANUAL
 	case store.TriggerRetry:
 		return tockv1.TriggerKind_TRIGGER_KIND_RETRY
+	case store.TriggerDependency:
+		return tockv1.TriggerKind_TRIGGER_KIND_DEPENDENCY
+	case store.TriggerBackfill:
+		return tockv1.TriggerKind_TRIGGER_KIND_BACKFILL
 	}
 	return tockv1.TriggerKind_TRIGGER_KIND_UNSPECIFIED
 }

@@ -26,6 +26,7 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 		"jobs":       tockv1.RegisterJobServiceHandler,
 		"executions": tockv1.RegisterExecutionServiceHandler,
 		"agents":     tockv1.RegisterAgentServiceHandler,
+		"schedules":  tockv1.RegisterScheduleServiceHandler,
 	} {
 		if err := register(ctx, mux, conn); err != nil {
 			return nil, fmt.Errorf("register %s gateway: %w", name, err)

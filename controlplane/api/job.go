@@ -180,7 +180,9 @@ func (j *jobService) TriggerJob(ctx context.Context, req *tockv1.TriggerJobReque
 		}
 		exec.Payload, exec.ContentType = payload, ct
 	}
+	endTrace := j.s.traceTrigger(ctx, &exec)
 	created, err := j.s.store.CreateExecution(ctx, exec)
+	endTrace(created, err)
 	if err != nil {
 		return nil, j.s.status("trigger job", err, "job "+quote(req.GetName()))
 	}
@@ -227,13 +229,16 @@ func sameSchedule(a, b *store.Schedule) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.Cron == b.Cron && a.Interval == b.Interval && a.At.Equal(b.At) && a.Timezone == b.Timezone
+	return a.Cron == b.Cron && a.Interval == b.Interval && a.At.Equal(b.At) && a.Timezone == b.Timezone &&
+		a.SpringForward == b.SpringForward && a.FallBack == b.FallBack
 }
 
 func quote(s string) string { return `"` + s + `"` }
 
 // mutableJobFields are the job fields UpdateJob may change.
-var mutableJobFields = []protoreflect.Name{"handler", "service", "selector", "schedule", "payload", "timeout", "retry_policy", "priority"}
+var mutableJobFields = []protoreflect.Name{"handler", "service", "selector", "schedule", "payload", "timeout", "retry_policy", "priority",
+	"misfire_policy", "overlap_policy", "schedule_to_start_timeout", "schedule_to_close_timeout", "depends_on",
+	"routing"}
 
 // mergeJob applies the fields of src named by paths (every mutable field when paths is
 // empty) onto a copy of dst.

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/tockhq/tock/controlplane/store"
+	"github.com/tockhq/tock/controlplane/telemetry"
 	agentv1 "github.com/tockhq/tock/proto/tock/agent/v1"
 	tockv1 "github.com/tockhq/tock/proto/tock/v1"
 )
@@ -25,6 +27,9 @@ type Config struct {
 	RegistryTTLMax time.Duration
 	// Logger receives errors that are not the caller's. Default slog.Default().
 	Logger *slog.Logger
+	// TracerProvider makes the trigger spans that start the traces of executions created
+	// through the API. Default: none (those executions get no trace context).
+	TracerProvider trace.TracerProvider
 }
 
 // Server implements the control plane's gRPC services.
@@ -33,11 +38,13 @@ type Server struct {
 	store      store.Store
 	scheduler  Waker
 	dispatcher Waker
+	tracer     trace.Tracer
 
 	jobs       *jobService
 	executions *executionService
 	agents     *agentService
 	registry   *registryService
+	schedules  *scheduleService
 }
 
 // New returns a Server over st that wakes the scheduler when jobs change and the dispatcher
@@ -49,11 +56,12 @@ func New(cfg Config, st store.Store, scheduler, dispatcher Waker) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, store: st, scheduler: scheduler, dispatcher: dispatcher}
+	s := &Server{cfg: cfg, store: st, scheduler: scheduler, dispatcher: dispatcher, tracer: telemetry.Tracer(cfg.TracerProvider)}
 	s.jobs = &jobService{s: s}
 	s.executions = &executionService{s: s}
 	s.agents = &agentService{s: s}
 	s.registry = &registryService{s: s}
+	s.schedules = &scheduleService{s: s}
 	return s
 }
 
@@ -63,6 +71,7 @@ func (s *Server) Register(g grpc.ServiceRegistrar) {
 	tockv1.RegisterExecutionServiceServer(g, s.executions)
 	tockv1.RegisterAgentServiceServer(g, s.agents)
 	agentv1.RegisterRegistryServiceServer(g, s.registry)
+	tockv1.RegisterScheduleServiceServer(g, s.schedules)
 }
 
 func (s *Server) status(op string, err error, object string) error {

@@ -15,12 +15,17 @@ import (
 // become their code with a message that names the object; anything else is logged and
 // reported as Internal without its text.
 func toStatus(log *slog.Logger, op string, err error, object string) error {
-	var fe *fieldError
+	var (
+		fe  *fieldError
+		dep *store.DependencyError
+	)
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &fe):
 		return status.Error(codes.InvalidArgument, fe.Error())
+	case errors.As(err, &dep):
+		return status.Error(codes.InvalidArgument, "job.depends_on: "+dep.Error())
 	case errors.Is(err, store.ErrNotFound):
 		return status.Errorf(codes.NotFound, "%s not found", object)
 	case errors.Is(err, store.ErrAlreadyExists):

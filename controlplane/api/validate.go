@@ -12,6 +12,7 @@ import (
 
 	"github.com/tockhq/tock/controlplane/retry"
 	"github.com/tockhq/tock/controlplane/schedule"
+	"github.com/tockhq/tock/controlplane/scheduler"
 	"github.com/tockhq/tock/controlplane/store"
 	tockv1 "github.com/tockhq/tock/proto/tock/v1"
 )
@@ -90,7 +91,7 @@ func jobFromProto(p *tockv1.Job, now time.Time) (store.Job, error) {
 	if job.Priority < -MaxPriority || job.Priority > MaxPriority {
 		return store.Job{}, invalid("job.priority", "must be between %d and %d, got %d", -MaxPriority, MaxPriority, job.Priority)
 	}
-	sched, err := scheduleFromProto(p.GetSchedule(), now)
+	sched, err := scheduleFromProto("job.schedule", p.GetSchedule(), now)
 	if err != nil {
 		return store.Job{}, err
 	}
@@ -117,10 +118,18 @@ func jobFromProto(p *tockv1.Job, now time.Time) (store.Job, error) {
 	if err != nil {
 		return store.Job{}, err
 	}
+	if err := policiesFromProto(p, &job); err != nil {
+		return store.Job{}, err
+	}
+	if job.Routing, err = routingFromProto(p.GetRouting()); err != nil {
+		return store.Job{}, err
+	}
 	return job, nil
 }
 
-func scheduleFromProto(p *tockv1.Schedule, now time.Time) (*store.Schedule, error) {
+// scheduleFromProto validates a schedule and converts it; field names it in errors. A cron
+// expression must fire within five years after now.
+func scheduleFromProto(field string, p *tockv1.Schedule, now time.Time) (*store.Schedule, error) {
 	if p == nil {
 		return nil, nil
 	}
@@ -129,39 +138,38 @@ func scheduleFromProto(p *tockv1.Schedule, now time.Time) (*store.Schedule, erro
 	case *tockv1.Schedule_Cron:
 		s.Cron = t.Cron
 		if strings.TrimSpace(s.Cron) == "" {
-			return nil, invalid("job.schedule.cron", "is empty")
+			return nil, invalid(field+".cron", "is empty")
 		}
 	case *tockv1.Schedule_Interval:
 		if err := t.Interval.CheckValid(); err != nil {
-			return nil, invalid("job.schedule.interval", "is not a valid duration: %v", err)
+			return nil, invalid(field+".interval", "is not a valid duration: %v", err)
 		}
 		s.Interval = t.Interval.AsDuration()
 		if s.Interval <= 0 {
-			return nil, invalid("job.schedule.interval", "must be positive, got %s", s.Interval)
+			return nil, invalid(field+".interval", "must be positive, got %s", s.Interval)
 		}
 	case *tockv1.Schedule_At:
 		if err := t.At.CheckValid(); err != nil {
-			return nil, invalid("job.schedule.at", "is not a valid time: %v", err)
+			return nil, invalid(field+".at", "is not a valid time: %v", err)
 		}
 		s.At = t.At.AsTime()
 	case nil:
-		if s.Timezone == "" {
+		if s.Timezone == "" && p.GetJitter() == nil && p.GetSpringForward() == 0 && p.GetFallBack() == 0 {
 			return nil, nil
 		}
-		return nil, invalid("job.schedule", "has a timezone but no trigger: set cron, interval or at")
+		return nil, invalid(field, "has no trigger: set cron, interval or at")
 	}
-	if _, err := schedule.Parse(specOf(s), now); err != nil {
+	if err := scheduleRulesFromProto(field, p, s); err != nil {
+		return nil, err
+	}
+	if _, err := schedule.Parse(scheduler.SpecOf(*s), now); err != nil {
 		var serr *schedule.Error
 		if errors.As(err, &serr) {
-			return nil, invalid("job.schedule."+serr.Field, "%s", serr.Reason)
+			return nil, invalid(field+"."+serr.Field, "%s", serr.Reason)
 		}
-		return nil, invalid("job.schedule", "%v", err)
+		return nil, invalid(field, "%v", err)
 	}
 	return s, nil
-}
-
-func specOf(s *store.Schedule) schedule.Spec {
-	return schedule.Spec{Cron: s.Cron, Interval: s.Interval, At: s.At, Timezone: s.Timezone}
 }
 
 func retryFromProto(p *tockv1.RetryPolicy) (store.RetryPolicy, error) {
@@ -173,13 +181,16 @@ func retryFromProto(p *tockv1.RetryPolicy) (store.RetryPolicy, error) {
 		BackoffCoefficient: p.GetBackoffCoefficient(),
 		NonRetryableKinds:  p.GetNonRetryableErrorKinds(),
 	}
+	var err error
+	if r.Jitter, err = retryJitterFromProto(p.GetJitter()); err != nil {
+		return r, err
+	}
 	if r.MaxAttempts < 0 || r.MaxAttempts > MaxAttempts {
 		return r, invalid("job.retry_policy.max_attempts", "must be between 1 and %d, got %d", MaxAttempts, r.MaxAttempts)
 	}
 	if math.IsNaN(r.BackoffCoefficient) || (r.BackoffCoefficient != 0 && (r.BackoffCoefficient < 1 || r.BackoffCoefficient > 10)) {
 		return r, invalid("job.retry_policy.backoff_coefficient", "must be between 1 and 10, got %v", r.BackoffCoefficient)
 	}
-	var err error
 	if r.InitialBackoff, err = optionalDuration("job.retry_policy.initial_backoff", p.GetInitialBackoff()); err != nil {
 		return r, err
 	}

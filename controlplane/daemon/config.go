@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/tockhq/tock/controlplane/telemetry"
 )
 
 // Config is tockd's configuration, from its flags.
@@ -45,6 +47,13 @@ type Config struct {
 	LogFormat string
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string
+	// Discovery is how agents and replicas are found: "builtin" (the registry in the
+	// store, agents register through the API) or "consul". Default builtin.
+	Discovery string
+	// ConsulService is the Consul service the agents register under; ConsulTag, when set,
+	// keeps only agents carrying that tag; ConsulReplicaService is the service replicas
+	// register under. Defaults "tock-agent", none, "tock-replica".
+	ConsulService, ConsulTag, ConsulReplicaService string
 	// ShutdownTimeout bounds a graceful stop. Default 30s.
 	ShutdownTimeout time.Duration
 }
@@ -77,6 +86,14 @@ func (c Config) check() error {
 	if c.Lease < minLease || c.Lease > maxLease {
 		return usageError{fmt.Errorf("--lease %s: must be from %s to %s", c.Lease, minLease, maxLease)}
 	}
+	switch {
+	case c.Discovery != "" && c.Discovery != discoveryBuiltin && c.Discovery != discoveryConsul:
+		return usageError{fmt.Errorf("--discovery %q: want builtin or consul", c.Discovery)}
+	case c.Dev && c.Discovery == discoveryConsul:
+		return usageError{fmt.Errorf("--discovery consul: tockd dev runs its agent on the built-in registry; use tockd for Consul")}
+	case c.Discovery == discoveryConsul && (c.ConsulService == "" || c.ConsulReplicaService == ""):
+		return usageError{fmt.Errorf("--consul-service and --consul-replica-service must not be empty")}
+	}
 	if c.Retention < 0 || (c.Retention > 0 && c.Retention < minRetention) {
 		return usageError{fmt.Errorf("--retention %s: must be 0 (keep everything) or at least %s", c.Retention, minRetention)}
 	}
@@ -91,30 +108,8 @@ func defaultReplicaID() string {
 	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
+// newLogger returns tockd's logger on stderr: JSON unless in dev mode or told otherwise, with
+// the trace and span ids of the execution or request on the lines logged in its context.
 func newLogger(format, level string, dev bool) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(orDefault(level, "info"))); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	if format == "" {
-		format = "json"
-		if dev {
-			format = "text"
-		}
-	}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: use text or json", format)
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+	return telemetry.NewLogger(os.Stderr, format, level, dev)
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tockhq/tock/controlplane/discovery"
 )
 
 // Main runs tockd with args (without the program name) and returns the exit code.
@@ -57,6 +59,10 @@ func newRootCommand() *cobra.Command {
 	flags.StringVar(&cfg.LogFormat, "log-format", "", "log format: text or json (default: text for dev, json otherwise)")
 	flags.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	flags.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 0, "how long a graceful stop may take (default 30s)")
+	flags.StringVar(&cfg.Discovery, "discovery", discoveryBuiltin, "how agents and replicas are found: builtin (the registry in the database) or consul (configured by CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN and the other CONSUL_* variables)")
+	flags.StringVar(&cfg.ConsulService, "consul-service", "tock-agent", "with --discovery consul: the Consul service the agents register under (tock-agent's --consul-service)")
+	flags.StringVar(&cfg.ConsulTag, "consul-tag", "", "with --discovery consul: dispatch only to agents whose Consul service carries this tag (each agent is tagged with its --service)")
+	flags.StringVar(&cfg.ConsulReplicaService, "consul-replica-service", discovery.DefaultConsulReplicaService, "with --discovery consul: the Consul service the replicas register under")
 
 	dev := &cobra.Command{
 		Use:   "dev",

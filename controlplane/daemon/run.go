@@ -19,11 +19,11 @@ import (
 
 	"github.com/tockhq/tock/agent"
 	"github.com/tockhq/tock/controlplane/api"
-	"github.com/tockhq/tock/controlplane/discovery"
 	"github.com/tockhq/tock/controlplane/dispatch"
 	"github.com/tockhq/tock/controlplane/retention"
 	"github.com/tockhq/tock/controlplane/scheduler"
 	"github.com/tockhq/tock/controlplane/store"
+	"github.com/tockhq/tock/controlplane/telemetry"
 )
 
 // Run runs a tockd replica (and, in dev mode, its agent) until ctx is done, then stops
@@ -43,12 +43,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.check(); err != nil {
 		return err
 	}
+	tracing, err := startTracing(ctx, cfg, log)
+	if err != nil {
+		return usageError{err}
+	}
+	defer stopTracing(ctx, tracing, log)
+	tp := tracing.Provider
 	target, err := parseStore(cfg.Store, cfg.DataDir)
 	if err != nil {
 		return usageError{err}
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		telemetry.NewBuildInfo())
 	st, err := openStore(ctx, target, reg)
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", target, err)
@@ -74,27 +81,40 @@ func Run(ctx context.Context, cfg Config) error {
 	if advertise == "" {
 		advertise = grpcLis.Addr().String()
 	}
-	registry := discovery.NewBuiltin(st)
+	disc, err := openDiscovery(cfg, st, log)
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return usageError{err}
+	}
+	// The watches outlive the dispatcher, which stops last: it deregisters this replica.
+	disc.start(context.WithoutCancel(ctx))
+	defer disc.stop()
 	disp := dispatch.New(dispatch.Config{
-		ReplicaID:  cfg.ReplicaID,
-		Address:    advertise,
-		Replicas:   registry,
-		ReplicaTTL: cfg.ReplicaTTL,
-		Lease:      cfg.Lease,
-		Registerer: reg,
-		Logger:     log,
-	}, st, registry)
-	sched := scheduler.New(scheduler.Config{Logger: log}, st, disp.OnFires)
+		ReplicaID:    cfg.ReplicaID,
+		Address:      advertise,
+		Replicas:     disc.replicas,
+		ReplicaTTL:   cfg.ReplicaTTL,
+		Lease:        cfg.Lease,
+		MirrorAgents: disc.mirror,
+		Registerer:   reg,
+		Logger:       log,
+
+		TracerProvider: tp,
+	}, st, disc.agents)
+	sched := scheduler.New(scheduler.Config{Logger: log, TracerProvider: tp, Registerer: reg}, st, disp.OnFires)
 	pruner := retention.New(retention.Config{Retention: cfg.Retention, Registerer: reg, Logger: log}, st)
 
 	grpcSrv := grpc.NewServer(
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.StatsHandler(telemetry.GRPCServerHandler(tp)),
 	)
-	api.New(api.Config{Logger: log}, st, sched, disp).Register(grpcSrv)
+	api.New(api.Config{Logger: log, TracerProvider: tp}, st, sched, disp).Register(grpcSrv)
 
 	// The REST gateway calls the gRPC API over loopback, so both share one code path.
-	gwConn, err := grpc.NewClient(grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	gwConn, err := grpc.NewClient(grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(telemetry.GRPCClientHandler(tp)))
 	if err != nil {
 		return fmt.Errorf("connect gateway to gRPC API: %w", err)
 	}
@@ -136,7 +156,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	agentDone := make(chan error, 1)
 	if cfg.Dev {
-		if err := startDevAgent(stopCtx, cfg, log, grpcLis.Addr().String(), agentDone); err != nil {
+		if err := startDevAgent(stopCtx, cfg, log, grpcLis.Addr().String(), agentDone, devAgentTelemetry{tp, reg}); err != nil {
 			stop()
 			stopServices()
 			disp.Stop()
@@ -186,7 +206,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 // startDevAgent runs the development agent on a loopback port, registered with this
 // replica's built-in registry. agentDone receives its result when it has drained.
-func startDevAgent(ctx context.Context, cfg Config, log *slog.Logger, grpcAddr string, agentDone chan<- error) error {
+func startDevAgent(ctx context.Context, cfg Config, log *slog.Logger, grpcAddr string, agentDone chan<- error, tel devAgentTelemetry) error {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("listen for the development agent: %w", err)
@@ -204,6 +224,9 @@ func startDevAgent(ctx context.Context, cfg Config, log *slog.Logger, grpcAddr s
 		Registry:     agent.NewGRPCRegistrar(regConn),
 		Logger:       log,
 		DrainTimeout: cfg.ShutdownTimeout / 2,
+
+		TracerProvider: tel.tp,
+		Registerer:     tel.reg,
 	})
 	if err != nil {
 		lis.Close()
@@ -220,7 +243,7 @@ func startDevAgent(ctx context.Context, cfg Config, log *slog.Logger, grpcAddr s
 
 func httpMux(gateway http.Handler, reg *prometheus.Registry, st store.Store) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", gateway)
+	mux.Handle("/v1/", withTraceContext(gateway))
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

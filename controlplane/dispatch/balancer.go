@@ -20,18 +20,7 @@ type slot struct {
 
 // serves reports whether the agent can run the execution.
 func (s *slot) serves(e *store.Execution) bool {
-	if e.Service != "" && e.Service != s.service {
-		return false
-	}
-	if _, ok := s.handlers[e.Handler]; !ok {
-		return false
-	}
-	for k, v := range e.Selector {
-		if s.labels[k] != v {
-			return false
-		}
-	}
-	return true
+	return servesExec(e, s.service, s.labels, s.handlers)
 }
 
 // pickWLC assigns candidates to agents by weighted least connections: each execution goes to
@@ -40,31 +29,7 @@ func (s *slot) serves(e *store.Execution) bool {
 // lower id. It is pure: it works on a copy of slots, so a retried transaction picks again
 // from the same state.
 func pickWLC(candidates []store.Execution, slots []slot) []store.Assignment {
-	work := make([]slot, len(slots))
-	copy(work, slots)
-	out := make([]store.Assignment, 0, len(candidates))
-	for i := range candidates {
-		e := &candidates[i]
-		best := -1
-		for j := range work {
-			s := &work[j]
-			if s.free <= 0 || !s.serves(e) {
-				continue
-			}
-			if best < 0 || lessLoaded(s, &work[best]) {
-				best = j
-			}
-		}
-		if best < 0 {
-			continue
-		}
-		s := &work[best]
-		s.free--
-		s.inFlight++
-		s.assigned++
-		out = append(out, store.Assignment{ExecutionID: e.ID, AgentID: s.id})
-	}
-	return out
+	return newPlacement(slots, nil, placementState{}, 0).pick(candidates)
 }
 
 // lessLoaded reports whether a is a better choice than b under weighted least connections.
@@ -78,6 +43,19 @@ func lessLoaded(a, b *slot) bool {
 	if a.assigned != b.assigned {
 		// Fewer assignments per unit of weight first.
 		return a.assigned*uint64(b.weight) < b.assigned*uint64(a.weight)
+	}
+	return a.id < b.id
+}
+
+// lessConnections reports whether a is a better choice than b under least connections: fewer
+// executions in flight, whatever the weights; ties go to the agent assigned fewer, then to
+// the lower id.
+func lessConnections(a, b *slot) bool {
+	if a.inFlight != b.inFlight {
+		return a.inFlight < b.inFlight
+	}
+	if a.assigned != b.assigned {
+		return a.assigned < b.assigned
 	}
 	return a.id < b.id
 }

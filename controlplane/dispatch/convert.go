@@ -27,10 +27,13 @@ func assignmentToProto(e *store.Execution, defaultTimeout time.Duration) *agentv
 		Deadline:    timestamppb.New(e.AssignedAt.Add(timeout)),
 		Payload:     e.Payload,
 		ContentType: e.ContentType,
+		ShardIndex:  int32(e.Route.ShardIndex),
+		ShardTotal:  int32(e.Route.ShardTotal),
 	}
 	if e.TraceContext != "" {
 		a.TraceContext = map[string]string{TraceContextKey: e.TraceContext}
 	}
+	a.Upstream = upstreamToProto(e.Upstream)
 	return a
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tockhq/tock/controlplane/dbclock"
 	"github.com/tockhq/tock/controlplane/discovery"
@@ -48,7 +49,8 @@ type Config struct {
 	// DiscoveryInterval is how often the agent list and the live replica set are read.
 	// Default 1s.
 	DiscoveryInterval time.Duration
-	// JanitorInterval is how often lapsed leases are expired. Default 1s.
+	// JanitorInterval is how often lapsed leases, and schedule-to-start and schedule-to-close
+	// timeouts, are expired. Default 1s.
 	JanitorInterval time.Duration
 	// MaxBatch is the most executions claimed per transaction. Default 1000.
 	MaxBatch int
@@ -59,6 +61,12 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the backoff between session attempts.
 	// Defaults 100ms and 5s.
 	ReconnectMin, ReconnectMax time.Duration
+	// TracerProvider makes the dispatch spans, in each execution's trace. Default: none.
+	TracerProvider trace.TracerProvider
+	// MirrorAgents records the agents this replica owns in the store's agent registry, for
+	// a discovery source that does not keep them there (Consul), so that the API lists them.
+	// Default false: the built-in registry keeps them there itself.
+	MirrorAgents bool
 	// Registerer receives the dispatcher's metrics; nil means none.
 	Registerer prometheus.Registerer
 	// Logger receives the dispatcher's logs. Default slog.Default().
@@ -101,6 +109,7 @@ type Dispatcher struct {
 	members   *membership
 	clock     *dbclock.Clock
 	metrics   *metrics
+	obs       *observer
 
 	wake   chan struct{}
 	resync chan struct{} // asks the discovery loop to reconcile now
@@ -112,6 +121,12 @@ type Dispatcher struct {
 	sessionsMu sync.Mutex // protects sessions
 	sessions   map[string]*session
 
+	mirror  *mirror           // nil unless Config.MirrorAgents; used by the discovery loop
+	knownMu sync.Mutex        // protects known
+	known   []discovery.Agent // every agent discovery last listed, for placement
+	// placeState is what placement remembers between claims; only the dispatch loop uses it.
+	placeState placementState
+
 	lifeMu  sync.Mutex // protects cancel, stopped and wg
 	cancel  context.CancelFunc
 	stopped bool
@@ -122,7 +137,7 @@ type Dispatcher struct {
 func New(cfg Config, st store.Store, disc discovery.Discovery) *Dispatcher {
 	cfg = cfg.withDefaults(st)
 	self := discovery.Replica{ID: cfg.ReplicaID, Address: cfg.Address}
-	return &Dispatcher{
+	d := &Dispatcher{
 		cfg:       cfg,
 		store:     st,
 		discovery: disc,
@@ -134,6 +149,12 @@ func New(cfg Config, st store.Store, disc discovery.Discovery) *Dispatcher {
 		armed:     make(map[time.Time]struct{}),
 		sessions:  make(map[string]*session),
 	}
+	d.obs = newObserver(d)
+	if cfg.MirrorAgents {
+		// Records last as long as a replica's registration, at least three discovery reads.
+		d.mirror = newMirror(max(cfg.ReplicaTTL, 3*cfg.DiscoveryInterval))
+	}
+	return d
 }
 
 // Start runs the dispatcher's loops in the background until Stop.
@@ -144,7 +165,7 @@ func (d *Dispatcher) Start(ctx context.Context) {
 		return
 	}
 	ctx, d.cancel = context.WithCancel(ctx)
-	loops := []func(context.Context){d.dispatchLoop, d.discoveryLoop, d.janitorLoop, d.clockLoop}
+	loops := []func(context.Context){d.dispatchLoop, d.discoveryLoop, d.janitorLoop, d.clockLoop, d.obs.statsLoop}
 	if d.cfg.Replicas != nil {
 		loops = append(loops, d.registrationLoop)
 	}
@@ -350,37 +371,44 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, bool, []string) {
 		if !owns(id) {
 			continue
 		}
-		sl, ok := s.snapshot()
+		sl, _ := s.snapshot()
 		for h := range sl.handlers {
 			handlerNames[h] = struct{}{}
 		}
-		if ok {
+		if sl.id != "" { // ready, though maybe full: consistent hashing waits for it
 			slots = append(slots, sl)
 			byID[id] = s
 		}
 	}
 	d.sessionsMu.Unlock()
 	handlers := slices.Sorted(maps.Keys(handlerNames))
-	if len(slots) == 0 {
-		return 0, false, handlers
-	}
 	free := 0
 	ready := map[string]struct{}{}
 	for _, s := range slots {
+		if s.free <= 0 {
+			continue
+		}
 		free += s.free
 		for h := range s.handlers {
 			ready[h] = struct{}{}
 		}
 	}
+	if free <= 0 {
+		return 0, false, handlers
+	}
 	limit := min(free, d.cfg.MaxBatch)
-	slices.SortFunc(slots, func(a, b slot) int { return compareStrings(a.id, b.id) })
+	place := d.startPlacement(slots, owns)
 	claimed, err := d.store.ClaimExecutions(ctx, store.ClaimParams{
 		Handlers: slices.Sorted(maps.Keys(ready)),
-		Limit:    limit,
+		Limit:    claimWindow(limit, d.cfg.MaxBatch),
 		Lease:    d.cfg.Lease,
+		// Pick and FanOut may run more than once when the transaction is retried: each run
+		// places afresh from the same state.
 		Pick: func(candidates []store.Execution) []store.Assignment {
-			return pickWLC(candidates, slots)
+			place = d.startPlacement(slots, owns)
+			return place.pick(candidates)
 		},
+		FanOut: place.fanOut,
 	})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -391,6 +419,7 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, bool, []string) {
 	if len(claimed) == 0 {
 		return 0, false, handlers
 	}
+	d.commitPlacement(place)
 	perAgent := make(map[string][]store.Execution)
 	for _, e := range claimed {
 		perAgent[e.AgentID] = append(perAgent[e.AgentID], e)
@@ -405,7 +434,7 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, bool, []string) {
 	}
 	d.metrics.assignments.Add(float64(len(claimed)))
 	d.metrics.claimBatch.Observe(float64(len(claimed)))
-	return len(claimed), len(claimed) == limit, handlers
+	return len(claimed), len(claimed) >= limit, handlers
 }
 
 // sendCancels forwards requested cancellations to the agents running them.
@@ -460,11 +489,14 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 	}
 	d.metrics.replicas.Set(float64(len(d.members.liveSet())))
 	agents, err := d.discovery.Agents(ctx)
+	listed := err == nil
 	if err != nil {
 		if ctx.Err() == nil {
 			d.cfg.Logger.Warn("discover agents; keeping the known set", "err", err)
 		}
 		agents = d.knownAgents()
+	} else {
+		d.setKnownAgents(agents)
 	}
 	owns := d.members.view()
 	want := make(map[string]discovery.Agent, len(agents))
@@ -473,10 +505,21 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 			want[a.ID] = a
 		}
 	}
+	if d.mirror != nil && listed {
+		if err := d.mirror.sync(ctx, d.store, want, agents, time.Now()); err != nil && ctx.Err() == nil {
+			d.cfg.Logger.Warn("record discovered agents", "err", err)
+		}
+	}
 	var stale []*session
 	d.sessionsMu.Lock()
 	for id, s := range d.sessions {
-		if a, ok := want[id]; !ok || a.Address != s.agent.Address {
+		a, ok := want[id]
+		if !ok && owns(id) && s.drainingWithWork() {
+			// Gone from discovery because it drains (its health check fails once it
+			// drains): keep its session while it finishes its work and reports the results.
+			continue
+		}
+		if !ok || a.Address != s.agent.Address {
 			stale = append(stale, s)
 			delete(d.sessions, id)
 		}
@@ -565,6 +608,7 @@ func (d *Dispatcher) janitorLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		d.expireDeadlines(ctx)
 		lost, err := d.store.ExpireLeases(ctx, d.cfg.MaxBatch, retry.Plan)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -575,7 +619,7 @@ func (d *Dispatcher) janitorLoop(ctx context.Context) {
 		if len(lost) > 0 {
 			d.metrics.leaseExpiries.Add(float64(len(lost)))
 			for _, e := range lost {
-				d.cfg.Logger.Warn("lease expired", "execution", e.ID, "job", e.Job, "agent", e.AgentID, "attempt", e.Attempt)
+				d.obs.lost(ctx, e)
 			}
 			d.wakeForRetries()
 		}

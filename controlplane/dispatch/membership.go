@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -16,7 +17,10 @@ import (
 // A replica owns nothing unless its own registration is known to hold: after a successful
 // registration it counts TTL − TTL/5 on its own clock, so it stops dispatching before the
 // others, which read the registry's clock, can see the registration lapse and take its
-// agents over. When the live set cannot be read, the last known one is kept.
+// agents over. When the live set cannot be read, the last known one is kept. When the
+// registry does not answer at all (ErrUnavailable: Consul is down), nobody can see a
+// registration lapse there, so the registration counts as refreshed and the replica keeps
+// its agents.
 type membership struct {
 	self discovery.Replica
 	reg  discovery.Replicas // nil: a replica alone, owning every agent
@@ -46,6 +50,17 @@ func (m *membership) register(ctx context.Context) error {
 	}
 	start := m.now()
 	if err := m.reg.RegisterReplica(ctx, m.self, m.ttl); err != nil {
+		if errors.Is(err, discovery.ErrUnavailable) {
+			// The registry does not answer at all (Consul down): no replica can see
+			// anything change there, so this one keeps the view it had, and its agents,
+			// rather than stop dispatching. Agents settle any overlap with a replica that
+			// could see it: the session with the higher epoch wins.
+			m.mu.Lock()
+			if !m.left && !m.validUntil.IsZero() {
+				m.validUntil = start.Add(m.ttl - m.ttl/5)
+			}
+			m.mu.Unlock()
+		}
 		return err
 	}
 	m.mu.Lock()

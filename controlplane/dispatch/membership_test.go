@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -158,6 +159,36 @@ func TestMembership(t *testing.T) {
 		reg.failWith(nil)
 		require.NoError(t, m.register(t.Context()))
 		require.Equal(t, before, ownedBy(m, agents), "registered again, it owns its share again")
+	})
+
+	t.Run("KeepsOwningWhileTheRegistryIsUnreachable", func(t *testing.T) {
+		t.Parallel()
+		reg, clock, m := setup()
+		reg.failWith(fmt.Errorf("update consul check: %w: connection refused", discovery.ErrUnavailable))
+		require.Error(t, m.register(t.Context()))
+		require.Empty(t, ownedBy(m, agents), "never registered: owns nothing")
+
+		reg.failWith(nil)
+		reg.set("other")
+		require.NoError(t, m.register(t.Context()))
+		require.NoError(t, m.refresh(t.Context()))
+		before := ownedBy(m, agents)
+		require.NotEmpty(t, before)
+
+		// Consul is down for everyone: nobody sees a change, so this replica keeps its
+		// agents for as long as it lasts.
+		reg.failWith(fmt.Errorf("update consul check: %w: connection refused", discovery.ErrUnavailable))
+		for range 10 {
+			clock.Advance(5 * time.Second)
+			require.Error(t, m.register(t.Context()))
+			require.Error(t, m.refresh(t.Context()))
+			require.Equal(t, before, ownedBy(m, agents))
+		}
+		// An answer that refuses the registration is no outage: the registration lapses.
+		reg.failWith(errors.New("403 permission denied"))
+		require.Error(t, m.register(t.Context()))
+		clock.Advance(8 * time.Second)
+		require.Empty(t, ownedBy(m, agents))
 	})
 
 	t.Run("LeaveDeregistersAndOwnsNothing", func(t *testing.T) {

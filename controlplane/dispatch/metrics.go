@@ -15,6 +15,7 @@ type metrics struct {
 	replicas        prometheus.Gauge
 	agentsOwned     prometheus.Gauge
 	clockOffset     prometheus.Gauge
+	loadAtAssign    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -57,10 +58,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tock_database_clock_offset_seconds",
 			Help: "The database clock minus this replica's clock, as last measured.",
 		}),
+		loadAtAssign: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tock_assignment_agent_load_ratio",
+			Help: "An agent's executions in flight over its capacity right after each assignment to it; " +
+				"every observation is at most 1 unless an agent was given more than its capacity.",
+			Buckets: []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2},
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.executions, m.rejectedResults, m.leaseExpiries, m.scheduleToStart,
-			m.assignments, m.claimBatch, m.replicas, m.agentsOwned, m.clockOffset)
+			m.assignments, m.claimBatch, m.replicas, m.agentsOwned, m.clockOffset, m.loadAtAssign)
 	}
 	return m
 }

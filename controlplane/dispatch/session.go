@@ -48,6 +48,13 @@ type session struct {
 	// holdUntil keeps work away from an agent that just handed some back, until its next
 	// heartbeat or this time, so that a refusing agent is not offered the same work in a loop.
 	holdUntil time.Time
+	// lastHeard is when the agent last said hello or heartbeated: an agent silent for
+	// several heartbeat intervals (hung, paused, cut off) is offered no work (heard.go).
+	lastHeard time.Time
+
+	// reports buffers the agent's progress and log reports of the current stream; set and
+	// used by the run goroutine only.
+	reports *reportBatcher
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -84,7 +91,7 @@ func (s *session) stop() {
 func (s *session) snapshot() (slot, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.up || s.draining || !s.healthy || time.Now().Before(s.holdUntil) {
+	if !s.up || s.draining || !s.healthy || time.Now().Before(s.holdUntil) || s.silentLocked(time.Now()) {
 		return slot{}, false
 	}
 	capacity := int(s.hello.GetCapacity())
@@ -118,14 +125,20 @@ func (s *session) assign(execs []store.Execution) bool {
 		s.mu.Unlock()
 		return false
 	}
+	facts := s.assignFactsLocked(len(execs))
 	for i := range execs {
 		e := &execs[i]
+		facts[i].inFlight = len(s.outstanding)
 		s.outstanding[e.ID] = now
+		s.observeLoadLocked()
 		s.assigned++
 		msg.Assignments = append(msg.Assignments, assignmentToProto(e, s.d.cfg.DefaultTimeout))
 	}
 	s.mu.Unlock()
-	return s.send(&agentv1.ConnectRequest{Kind: &agentv1.ConnectRequest_Assign{Assign: msg}})
+	spans := s.d.obs.traceAssignments(execs, facts, msg.Assignments)
+	sent := s.send(&agentv1.ConnectRequest{Kind: &agentv1.ConnectRequest_Assign{Assign: msg}})
+	endDispatch(spans, sent)
+	return sent
 }
 
 // cancelExec asks the agent to cancel an execution, at most once per CancelResend.
@@ -216,6 +229,7 @@ func (s *session) connect(ctx context.Context) error {
 	conn, err := grpc.NewClient(s.agent.Address,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.WithStatsHandler(s.d.obs.grpcClientHandler()),
 	)
 	if err != nil {
 		return fmt.Errorf("dial agent %s: %w", s.agent.Address, err)
@@ -247,6 +261,9 @@ func (s *session) connect(ctx context.Context) error {
 		return errors.New("agent did not start with hello")
 	}
 	s.onHello(ctx, hello)
+	s.reports = newReportBatcher(s.d.store, s.d.obs.reports, s.d.cfg.Logger, s.agent.ID)
+	s.reports.start(ctx)
+	defer s.reports.stop() // writes what is buffered, under a context of its own
 
 	writeErr := make(chan error, 1)
 	go func() { writeErr <- s.write(ctx, stream) }()
@@ -265,6 +282,7 @@ func (s *session) onHello(ctx context.Context, h *agentv1.Hello) {
 	s.hello = h
 	s.draining = h.GetDraining()
 	s.healthy = true
+	s.lastHeard = now
 	s.handlers = handlerSet(h.GetHandlers())
 	s.outstanding = make(map[string]time.Time, len(h.GetRunning()))
 	for _, r := range h.GetRunning() {
@@ -322,8 +340,10 @@ func (s *session) read(ctx context.Context, stream agentv1.AgentService_ConnectC
 			}
 		case *agentv1.ConnectResponse_Release:
 			s.onRelease(ctx, k.Release)
-		case *agentv1.ConnectResponse_Progress, *agentv1.ConnectResponse_Log:
-			// Progress and logs are not stored yet.
+		case *agentv1.ConnectResponse_Progress:
+			s.reports.addProgress(k.Progress)
+		case *agentv1.ConnectResponse_Log:
+			s.reports.addLog(k.Log)
 		case *agentv1.ConnectResponse_Hello:
 			s.onHello(ctx, k.Hello)
 		}
@@ -341,6 +361,7 @@ func (s *session) onHeartbeat(ctx context.Context, hb *agentv1.Heartbeat) {
 	s.draining = hb.GetDraining()
 	s.healthy = hb.GetServiceHealthy()
 	s.holdUntil = time.Time{}
+	s.lastHeard = time.Now()
 	if len(hb.GetHandlers()) > 0 {
 		s.handlers = handlerSet(hb.GetHandlers())
 	}
@@ -383,10 +404,9 @@ func (s *session) onResults(ctx context.Context, results []*agentv1.Result) erro
 			ExecutionId: o.ID, LeaseEpoch: o.Epoch, Applied: o.Applied, Reason: o.Reason,
 		})
 		if !o.Applied {
-			s.d.cfg.Logger.Warn("result rejected", "agent", s.agent.ID, "execution", o.ID, "epoch", o.Epoch, "reason", o.Reason)
-			s.d.metrics.rejectedResults.Inc()
+			s.d.obs.rejected(ctx, s.agent.ID, o)
 		} else {
-			s.d.metrics.executions.WithLabelValues(string(o.Execution.State)).Inc()
+			s.d.obs.finished(o.Execution)
 		}
 		if o.RetryID != "" {
 			retried = true

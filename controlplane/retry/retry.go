@@ -36,9 +36,12 @@ func WithDefaults(p store.RetryPolicy) store.RetryPolicy {
 }
 
 // Plan is a store.RetryPlan: it retries a FAILED, TIMED_OUT or LOST attempt while attempts
-// remain, unless the error is marked non-retryable or its kind is listed as non-retryable.
+// remain, unless the error is marked non-retryable, its kind is listed as non-retryable, or
+// it is one of the control plane's own timeouts (schedule-to-start, schedule-to-close).
 // The next attempt waits InitialBackoff × BackoffCoefficient^(attempt-1), capped at
-// MaxBackoff, and at least the error's RetryAfter, counted from the attempt's finish.
+// MaxBackoff and shortened by the policy's jitter (Jittered), and at least the error's
+// RetryAfter, counted from the attempt's finish. No retry is planned that could not start
+// before the fire's schedule-to-close deadline.
 func Plan(exec store.Execution) (time.Time, bool) {
 	switch exec.State {
 	case store.ExecFailed, store.ExecTimedOut, store.ExecLost:
@@ -57,9 +60,16 @@ func Plan(exec store.Execution) (time.Time, bool) {
 		if e.Kind != "" && slices.Contains(p.NonRetryableKinds, e.Kind) {
 			return time.Time{}, false
 		}
+		if store.IsControlPlaneTimeout(e.Kind) {
+			return time.Time{}, false
+		}
 		after = e.RetryAfter
 	}
-	return exec.FinishedAt.Add(max(Backoff(p, exec.Attempt), after)), true
+	next := exec.FinishedAt.Add(max(Jittered(p, exec.Attempt, exec.ID), after))
+	if !exec.CloseDeadline.IsZero() && !next.Before(exec.CloseDeadline) {
+		return time.Time{}, false
+	}
+	return next, true
 }
 
 // Backoff returns the delay after the given attempt (from 1) under policy p.

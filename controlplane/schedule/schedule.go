@@ -31,11 +31,18 @@ type Spec struct {
 	At time.Time
 	// Timezone is the IANA zone Cron is read in; empty means UTC.
 	Timezone string
+	// SpringForward is what Cron does with local times a daylight saving change skips;
+	// empty means SpringForwardFirstValid.
+	SpringForward SpringForward
+	// FallBack is what Cron does with local times a daylight saving change repeats; empty
+	// means FallBackOnce.
+	FallBack FallBack
 }
 
 // Error is a schedule that cannot be used, naming the field at fault.
 type Error struct {
-	// Field is the field at fault: "cron", "interval", "at" or "timezone".
+	// Field is the field at fault: "cron", "interval", "at", "timezone", "spring_forward" or
+	// "fall_back".
 	Field string
 	// Reason says what is wrong, for a person.
 	Reason string
@@ -72,9 +79,15 @@ func Parse(spec Spec, anchor time.Time) (Schedule, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := spec.SpringForward.check(); err != nil {
+		return nil, err
+	}
+	if err := spec.FallBack.check(); err != nil {
+		return nil, err
+	}
 	switch {
 	case spec.Cron != "":
-		return parseCron(spec.Cron, loc, anchor)
+		return parseCron(spec, loc, anchor)
 	case spec.Interval != 0:
 		if spec.Interval < MinInterval {
 			return nil, &Error{Field: "interval", Reason: fmt.Sprintf("must be at least %s, got %s", MinInterval, spec.Interval)}
@@ -100,7 +113,8 @@ func LoadLocation(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-func parseCron(expr string, loc *time.Location, anchor time.Time) (s Schedule, err error) {
+func parseCron(spec Spec, loc *time.Location, anchor time.Time) (s Schedule, err error) {
+	expr := spec.Cron
 	trimmed := strings.TrimSpace(expr)
 	if strings.HasPrefix(trimmed, "TZ=") || strings.HasPrefix(trimmed, "CRON_TZ=") {
 		return nil, &Error{Field: "cron", Reason: "time zone prefixes are not accepted in the expression; set the timezone field instead"}
@@ -124,14 +138,20 @@ func parseCron(expr string, loc *time.Location, anchor time.Time) (s Schedule, e
 	if perr != nil {
 		return nil, &Error{Field: "cron", Reason: fmt.Sprintf("invalid expression %q: %v", expr, perr)}
 	}
-	c := cronSchedule{inner: parsed, loc: loc}
+	var c Schedule = cronSchedule{inner: parsed, loc: loc}
+	if wallSpec, ok := parsed.(*cron.SpecSchedule); ok {
+		// Descriptors other than @every and every field expression: wall-clock times, with
+		// the daylight saving rules applied (dst.go). @every is a fixed period of real time.
+		c = newWallSchedule(wallSpec, loc, spec.SpringForward, spec.FallBack)
+	}
 	if c.Next(anchor).IsZero() {
 		return nil, &Error{Field: "cron", Reason: fmt.Sprintf("expression %q never fires", expr)}
 	}
 	return c, nil
 }
 
-// cronSchedule reads a robfig/cron schedule in a time zone and returns UTC times.
+// cronSchedule reads a robfig/cron schedule that is not a wall-clock specification (@every)
+// and returns UTC times.
 type cronSchedule struct {
 	inner cron.Schedule
 	loc   *time.Location

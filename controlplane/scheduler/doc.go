@@ -2,8 +2,11 @@
 //
 // Each job row holds its next fire time. A Scheduler repeatedly asks the store to claim the
 // jobs due within a short horizon; for each one, inside the store's transaction, Plan decides
-// which nominal times were reached and what comes of each (dispatched, missed, or skipped
-// because the job is or was paused), and when the job fires next. The fire records are unique
+// which nominal times were reached and what comes of each (dispatched, missed under the job's
+// misfire policy, skipped because of its overlap policy given the live executions the store
+// counted, or skipped because the job is or was paused), and when the job fires next.
+// PlanBackfill does the same for a past range asked for. The rules are in
+// docs/scheduling.md, and as data-driven scenarios in testdata/*.txt. The fire records are unique
 // on (job, nominal time), which is what keeps any number of replicas from firing twice; and
 // the job's next fire time moves only in the transaction that records the fires it passes,
 // so a replica killed mid-way leaves no nominal time unrecorded.

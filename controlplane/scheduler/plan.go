@@ -37,10 +37,15 @@ func (c PlanConfig) withDefaults() PlanConfig {
 //     never claimed ahead;
 //   - times before the job's ResumedAt (reached while it was paused, not recorded yet) are
 //     skipped_paused too;
-//   - past-due times older than MisfireGrace are missed, except that the newest past-due
-//     time always runs ("run once");
-//   - the rest dispatch, each with an execution that may start at its nominal time.
-func Plan(cfg PlanConfig, job store.Job, now time.Time, horizon time.Duration) store.FirePlan {
+//   - times reached later than the misfire grace are missed, except those the job's misfire
+//     policy runs (misfire.go);
+//   - the rest are offered to the job's overlap policy, which runs them (dispatched, with
+//     an execution that may start at its nominal time plus the schedule's jitter), runs them
+//     in place of the live executions (replace), or skips them (skipped_overlap). A job
+//     whose overlap policy depends on what is live is never claimed ahead, so that the
+//     decision sees what runs at the nominal time.
+func Plan(cfg PlanConfig, due store.DueJob, now time.Time, horizon time.Duration) store.FirePlan {
+	job := due.Job
 	cfg = cfg.withDefaults()
 	if job.Schedule == nil || job.NextFireAt.IsZero() {
 		return store.FirePlan{}
@@ -52,7 +57,7 @@ func Plan(cfg PlanConfig, job store.Job, now time.Time, horizon time.Duration) s
 		return store.FirePlan{}
 	}
 	limit := now.Add(horizon)
-	if job.Paused {
+	if job.Paused || job.Overlap.Constrains() {
 		limit = now
 	}
 	var nominal []time.Time
@@ -62,26 +67,41 @@ func Plan(cfg PlanConfig, job store.Job, now time.Time, horizon time.Duration) s
 		next = sched.Next(next)
 	}
 	paused := func(t time.Time) bool { return job.Paused || t.Before(job.ResumedAt) }
+	runs := misfireRuns(misfireInput{
+		policy:  job.Misfire,
+		grace:   cfg.MisfireGrace,
+		sched:   sched,
+		nominal: nominal,
+		next:    next,
+		paused:  paused,
+		resumed: job.ResumedAt,
+		now:     now,
+	})
 
-	// Past-due fires older than the grace are missed, but the newest past-due fire always
-	// runs, so that a job that fell behind runs once rather than not at all.
-	newestPast := -1
-	for i, t := range nominal {
-		if !t.After(now) && !paused(t) {
-			newestPast = i
-		}
-	}
+	live := due.Live
 	plan := store.FirePlan{NextFireAt: next, Fires: make([]store.PlannedFire, 0, len(nominal))}
 	for i, t := range nominal {
+		fire := store.PlannedFire{NominalTime: t}
 		switch {
 		case paused(t):
-			plan.Fires = append(plan.Fires, store.PlannedFire{NominalTime: t, Outcome: store.FireSkippedPaused})
-		case now.Sub(t) > cfg.MisfireGrace && i != newestPast:
-			plan.Fires = append(plan.Fires, store.PlannedFire{NominalTime: t, Outcome: store.FireMissed})
+			fire.Outcome = store.FireSkippedPaused
+		case !runs[i]:
+			fire.Outcome = store.FireMissed
 		default:
+			run, replace := job.Overlap.Admit(live)
+			if !run {
+				fire.Outcome = store.FireSkippedOverlap
+				break
+			}
 			exec := NewExecution(job, t, store.TriggerSchedule)
-			plan.Fires = append(plan.Fires, store.PlannedFire{NominalTime: t, Outcome: store.FireDispatched, Execution: &exec})
+			exec.NotBefore = t.Add(Jitter(job.Name, t, scheduleJitter(job.Schedule)))
+			fire.Outcome, fire.Execution, fire.Replace = store.FireDispatched, &exec, replace
+			if replace {
+				live = 0
+			}
+			live++
 		}
+		plan.Fires = append(plan.Fires, fire)
 	}
 	return plan
 }
@@ -89,27 +109,15 @@ func Plan(cfg PlanConfig, job store.Job, now time.Time, horizon time.Duration) s
 // NewExecution returns the first attempt of a job's execution for nominal time t. It copies
 // what the execution needs from the job, so later changes to the job do not affect it.
 func NewExecution(job store.Job, t time.Time, trigger store.TriggerKind) store.Execution {
-	return store.Execution{
-		Job:         job.Name,
-		Handler:     job.Handler,
-		Service:     job.Service,
-		Selector:    job.Selector,
-		Attempt:     1,
-		State:       store.ExecPending,
-		Trigger:     trigger,
-		NominalTime: t,
-		NotBefore:   t,
-		Priority:    job.Priority,
-		Payload:     job.Payload,
-		ContentType: job.ContentType,
-		Timeout:     job.Timeout,
-		Retry:       job.Retry,
-	}
+	return store.NewExecution(job, t, trigger)
 }
 
 // SpecOf converts a stored schedule to a schedule.Spec.
 func SpecOf(s store.Schedule) schedule.Spec {
-	return schedule.Spec{Cron: s.Cron, Interval: s.Interval, At: s.At, Timezone: s.Timezone}
+	return schedule.Spec{
+		Cron: s.Cron, Interval: s.Interval, At: s.At, Timezone: s.Timezone,
+		SpringForward: schedule.SpringForward(s.SpringForward), FallBack: schedule.FallBack(s.FallBack),
+	}
 }
 
 // FirstFire returns the first fire time of a schedule after t, or the zero time when it has

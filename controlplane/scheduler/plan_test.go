@@ -40,7 +40,7 @@ func TestPlan(t *testing.T) {
 	t.Run("ClaimsAheadWithinHorizon", func(t *testing.T) {
 		t.Parallel()
 		now := base.Add(-300 * time.Millisecond)
-		p := scheduler.Plan(cfg, everySecond(base), now, time.Second)
+		p := scheduler.Plan(cfg, store.DueJob{Job: everySecond(base)}, now, time.Second)
 		require.Equal(t, map[int]store.FireOutcome{0: store.FireDispatched}, outcomes(base, p))
 		require.Equal(t, base.Add(time.Second), p.NextFireAt)
 		e := p.Fires[0].Execution
@@ -53,7 +53,7 @@ func TestPlan(t *testing.T) {
 	t.Run("MissedButNewestRuns", func(t *testing.T) {
 		t.Parallel()
 		now := base.Add(10 * time.Second)
-		p := scheduler.Plan(cfg, everySecond(base), now, 0)
+		p := scheduler.Plan(cfg, store.DueJob{Job: everySecond(base)}, now, 0)
 		got := outcomes(base, p)
 		require.Len(t, got, 11)
 		for i := 0; i < 5; i++ {
@@ -67,7 +67,7 @@ func TestPlan(t *testing.T) {
 
 	t.Run("BoundedPerPlan", func(t *testing.T) {
 		t.Parallel()
-		p := scheduler.Plan(scheduler.PlanConfig{MaxFiresPerPlan: 3}, everySecond(base), base.Add(time.Hour), 0)
+		p := scheduler.Plan(scheduler.PlanConfig{MaxFiresPerPlan: 3}, store.DueJob{Job: everySecond(base)}, base.Add(time.Hour), 0)
 		require.Len(t, p.Fires, 3)
 		require.Equal(t, base.Add(3*time.Second), p.NextFireAt, "the rest are planned next round")
 	})
@@ -77,7 +77,7 @@ func TestPlan(t *testing.T) {
 		job := everySecond(base)
 		job.Paused = true
 		now := base.Add(2500 * time.Millisecond)
-		p := scheduler.Plan(cfg, job, now, time.Second)
+		p := scheduler.Plan(cfg, store.DueJob{Job: job}, now, time.Second)
 		require.Equal(t, map[int]store.FireOutcome{
 			0: store.FireSkippedPaused, 1: store.FireSkippedPaused, 2: store.FireSkippedPaused,
 		}, outcomes(base, p), "a paused job is not claimed ahead: it may be resumed before 3s")
@@ -92,7 +92,7 @@ func TestPlan(t *testing.T) {
 		job := everySecond(base)
 		job.ResumedAt = base.Add(2500 * time.Millisecond)
 		now := base.Add(2600 * time.Millisecond)
-		p := scheduler.Plan(cfg, job, now, time.Second)
+		p := scheduler.Plan(cfg, store.DueJob{Job: job}, now, time.Second)
 		require.Equal(t, map[int]store.FireOutcome{
 			0: store.FireSkippedPaused, 1: store.FireSkippedPaused, 2: store.FireSkippedPaused,
 			3: store.FireDispatched,
@@ -104,7 +104,7 @@ func TestPlan(t *testing.T) {
 		t.Parallel()
 		job := everySecond(base)
 		job.ResumedAt = base.Add(-time.Hour)
-		p := scheduler.Plan(cfg, job, base, 0)
+		p := scheduler.Plan(cfg, store.DueJob{Job: job}, base, 0)
 		require.Equal(t, map[int]store.FireOutcome{0: store.FireDispatched}, outcomes(base, p))
 	})
 
@@ -112,11 +112,11 @@ func TestPlan(t *testing.T) {
 		t.Parallel()
 		manual := everySecond(base)
 		manual.Schedule = nil
-		require.Equal(t, store.FirePlan{}, scheduler.Plan(cfg, manual, base, time.Second))
+		require.Equal(t, store.FirePlan{}, scheduler.Plan(cfg, store.DueJob{Job: manual}, base, time.Second))
 		done := everySecond(time.Time{})
-		require.Equal(t, store.FirePlan{}, scheduler.Plan(cfg, done, base, time.Second))
+		require.Equal(t, store.FirePlan{}, scheduler.Plan(cfg, store.DueJob{Job: done}, base, time.Second))
 		broken := everySecond(base)
 		broken.Schedule = &store.Schedule{Cron: "not a cron"}
-		require.Equal(t, store.FirePlan{}, scheduler.Plan(cfg, broken, base, time.Second))
+		require.Equal(t, store.FirePlan{}, scheduler.Plan(cfg, store.DueJob{Job: broken}, base, time.Second))
 	})
 }

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tockhq/tock/controlplane/store"
 )
 
@@ -23,6 +26,11 @@ type Config struct {
 	Plan PlanConfig
 	// Logger receives the scheduler's logs. Default slog.Default().
 	Logger *slog.Logger
+	// TracerProvider makes the fire spans that start each execution's trace. Default: none
+	// (executions get no trace context).
+	TracerProvider trace.TracerProvider
+	// Registerer receives the scheduler's metrics (tock_fires_total). Default: none.
+	Registerer prometheus.Registerer
 }
 
 func (c Config) withDefaults() Config {
@@ -51,6 +59,7 @@ type Scheduler struct {
 	store  store.Store
 	onFire FireFunc
 	wake   chan struct{}
+	obs    *observer
 
 	mu     sync.Mutex // protects cancel and done
 	cancel context.CancelFunc
@@ -59,7 +68,9 @@ type Scheduler struct {
 
 // New returns a Scheduler that records fires in st and reports them to onFire.
 func New(cfg Config, st store.Store, onFire FireFunc) *Scheduler {
-	return &Scheduler{cfg: cfg.withDefaults(), store: st, onFire: onFire, wake: make(chan struct{}, 1)}
+	cfg = cfg.withDefaults()
+	return &Scheduler{cfg: cfg, store: st, onFire: onFire, wake: make(chan struct{}, 1),
+		obs: newObserver(cfg.TracerProvider, cfg.Registerer)}
 }
 
 // Start runs the loop in the background until Stop or ctx ends.
@@ -125,19 +136,27 @@ func (s *Scheduler) run(ctx context.Context) {
 }
 
 // Tick claims one batch of due jobs and records their fires. It returns how many jobs it
-// claimed.
+// planned fires for.
 func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	// Plan may run more than once per job when the store retries its transaction, so count
 	// distinct jobs.
 	claimed := make(map[string]struct{})
+	traced := s.obs.begin(ctx)
 	fires, err := s.store.FireDueJobs(ctx, store.FireDueParams{
 		Limit:   s.cfg.BatchSize,
 		Horizon: s.cfg.Horizon,
-		Plan: func(job store.Job, now time.Time) store.FirePlan {
-			claimed[job.Name] = struct{}{}
-			return Plan(s.cfg.Plan, job, now, s.cfg.Horizon)
+		Plan: func(due store.DueJob, now time.Time) store.FirePlan {
+			plan := Plan(s.cfg.Plan, due, now, s.cfg.Horizon)
+			if len(plan.Fires) > 0 {
+				// A job planned at its nominal time (see Plan) is claimed within the
+				// horizon but waits; it does not count, or a batch of them would spin.
+				claimed[due.Name] = struct{}{}
+			}
+			traced.planned(now, &plan)
+			return plan
 		},
 	})
+	traced.end(fires, err)
 	if err != nil {
 		return 0, err
 	}

@@ -39,6 +39,21 @@ type Job struct {
 	// Version grows by one on every UpdateJob; set by the store. FireDueJobs moving
 	// NextFireAt is bookkeeping and does not count.
 	Version int64
+	// Misfire says what happens to nominal times the scheduler reaches late.
+	Misfire MisfirePolicy
+	// Overlap says what happens to a fire while earlier executions of the job are live.
+	Overlap OverlapPolicy
+	// ScheduleToStartTimeout bounds how long an execution may wait for an agent once it is
+	// due; zero means no limit.
+	ScheduleToStartTimeout time.Duration
+	// ScheduleToCloseTimeout bounds a fire from its nominal time through every retry; zero
+	// means no limit.
+	ScheduleToCloseTimeout time.Duration
+	// DependsOn names the jobs that must succeed for a nominal time before this job runs for
+	// it. The store rejects names of jobs that do not exist and cycles (DependencyError).
+	DependsOn []string
+	// Routing says how agents are chosen for the job's executions (routing.go).
+	Routing Routing
 }
 
 // Schedule says when a job fires. Exactly one of Cron, Interval and At is set.
@@ -51,6 +66,14 @@ type Schedule struct {
 	At time.Time `json:"at,omitzero"`
 	// Timezone is the IANA zone Cron is read in; empty means UTC.
 	Timezone string `json:"timezone,omitempty"`
+	// Jitter delays each fire's execution by a deterministic amount in [0, Jitter).
+	Jitter time.Duration `json:"jitter,omitempty"`
+	// SpringForward is what a cron schedule does with a skipped local time; empty means
+	// SpringForwardFirstValid.
+	SpringForward SpringForward `json:"spring_forward,omitempty"`
+	// FallBack is what a cron schedule does with a repeated local time; empty means
+	// FallBackOnce.
+	FallBack FallBack `json:"fall_back,omitempty"`
 }
 
 // RetryPolicy says how failed attempts are retried.
@@ -65,6 +88,8 @@ type RetryPolicy struct {
 	MaxBackoff time.Duration `json:"max_backoff"`
 	// NonRetryableKinds are error kinds that end the chain.
 	NonRetryableKinds []string `json:"non_retryable_kinds,omitempty"`
+	// Jitter, from 0 to 1, is the largest fraction by which a delay may be shortened.
+	Jitter float64 `json:"jitter,omitempty"`
 }
 
 // FireOutcome is what came of a fire.
@@ -126,6 +151,10 @@ const (
 	TriggerSchedule TriggerKind = "schedule"
 	TriggerManual   TriggerKind = "manual"
 	TriggerRetry    TriggerKind = "retry"
+	// TriggerDependency: the jobs it depends on succeeded for its nominal time.
+	TriggerDependency TriggerKind = "dependency"
+	// TriggerBackfill: a backfill of a past range.
+	TriggerBackfill TriggerKind = "backfill"
 )
 
 // Execution is one attempt to run a job. It carries a copy of what it needs from the job at
@@ -176,8 +205,29 @@ type Execution struct {
 	// TraceContext is the W3C traceparent of its trace, TraceID the trace's id.
 	TraceContext string
 	TraceID      string
+	// Progress is what its handler last reported through RecordProgress; nil when nothing.
+	// CreateExecution ignores it.
+	Progress *Progress
 	// RetryOf is the id of the attempt this one retries.
 	RetryOf string
+	// ScheduleToStartTimeout is the job's at creation; the store sets StartDeadline from it.
+	ScheduleToStartTimeout time.Duration
+	// StartDeadline is when a PENDING execution times out without an agent: NotBefore plus
+	// ScheduleToStartTimeout, set by the store; zero means never.
+	StartDeadline time.Time
+	// CloseDeadline is when the fire times out, whatever attempt runs: the nominal time plus
+	// the job's schedule-to-close timeout; retries keep it. Zero means never.
+	CloseDeadline time.Time
+	// Upstream holds the results of the upstream executions that started it (TriggerDependency),
+	// copied when it was created; retries keep them.
+	Upstream []UpstreamResult
+	// Route is the job's routing at creation and the execution's place in its fire's
+	// fan-out (shard, pinned agent); retries keep it.
+	Route Route
+	// ExpectedDuration is how long the job's runs took lately (ExpectedDuration of its
+	// latest succeeded executions); ClaimExecutions sets it on candidates whose strategy is
+	// RouteShortestExpectedJobFirst, and it is zero elsewhere and when nothing is known.
+	ExpectedDuration time.Duration
 }
 
 // ExecError describes why an execution did not succeed.

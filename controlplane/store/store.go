@@ -13,7 +13,8 @@ type Store interface {
 	Now(ctx context.Context) (time.Time, error)
 
 	// CreateJob stores a new job with version 1. It fails with ErrAlreadyExists when the
-	// name is taken.
+	// name is taken, and with a *DependencyError when DependsOn names a job that does not
+	// exist or closes a cycle (UpdateJob too).
 	CreateJob(ctx context.Context, job Job) (Job, error)
 	// GetJob returns a job by name, or ErrNotFound.
 	GetJob(ctx context.Context, name string) (Job, error)
@@ -34,7 +35,13 @@ type Store interface {
 	// NextFireAt to the plan's. NextFireAt moves only in this transaction, together with the
 	// fires that account for the times it passes, so a caller that dies mid-way leaves no gap.
 	// It returns the fires it recorded. Concurrent callers never claim the same job at once.
+	// The plan is told how many of the job's executions are live; a planned fire with Replace
+	// set cancels them first.
 	FireDueJobs(ctx context.Context, params FireDueParams) ([]Fire, error)
+	// Backfill records the fires params.Plan decides for one job, in one transaction, as
+	// FireDueJobs does (a nominal time already recorded is left as it was), without moving
+	// the job's NextFireAt. It returns the fires it recorded, or ErrNotFound.
+	Backfill(ctx context.Context, params BackfillParams) ([]Fire, error)
 	// ListFires returns a job's fires, newest nominal time first, before params.Before when
 	// it is set.
 	ListFires(ctx context.Context, params ListFiresParams) ([]Fire, error)
@@ -54,7 +61,9 @@ type Store interface {
 	// with them; and moves each picked execution to ASSIGNED on the picked agent with its
 	// lease epoch incremented and its lease deadline at now+params.Lease. It returns the
 	// assigned executions, payload included, in the order Pick returned them. Executions
-	// another caller assigned first are left out.
+	// another caller assigned first are left out. Before Pick, candidates that stand for a
+	// whole fire are fanned out (ClaimParams.FanOut), and candidates whose strategy is
+	// RouteShortestExpectedJobFirst get their job's ExpectedDuration.
 	ClaimExecutions(ctx context.Context, params ClaimParams) ([]Execution, error)
 	// MarkStarted moves ASSIGNED executions to RUNNING when their lease epoch matches, and
 	// records their start time. Others are ignored.
@@ -72,11 +81,24 @@ type Store interface {
 	// result, Retry is called; when it returns ok, a new PENDING execution with the next
 	// attempt, TriggerRetry, RetryOf set and NotBefore at the returned time is created. An
 	// attempt whose cancellation was requested is never retried.
+	//
+	// For each applied SUCCEEDED result, every job that depends on the execution's job and
+	// whose upstream jobs have now all succeeded for the execution's nominal time is fired for
+	// that time, in the same transaction, as PlanDependent decides, with the upstream results
+	// copied into its execution; the fire's (job, nominal time) key makes this happen once.
+	// A live execution whose schedule-to-close timeout flagged it (ExpireDeadlines) ends
+	// TIMED_OUT unless it succeeded (Completion.WithCloseTimeout).
 	CompleteExecutions(ctx context.Context, results []Completion, retry RetryPlan) ([]CompletionOutcome, error)
 	// ExpireLeases marks up to limit ASSIGNED or RUNNING executions whose lease deadline has
 	// passed as LOST, and schedules their retries through retry like CompleteExecutions. It
 	// returns the executions it marked LOST.
 	ExpireLeases(ctx context.Context, limit int, retry RetryPlan) ([]Execution, error)
+	// ExpireDeadlines ends executions whose control-plane timeout passed, up to limit of each
+	// kind, and returns them: PENDING ones past their schedule-to-close deadline, or never
+	// assigned and past their schedule-to-start deadline, become TIMED_OUT; ASSIGNED or
+	// RUNNING ones past their schedule-to-close deadline are flagged for cancellation, with
+	// the timeout error preset. None is retried.
+	ExpireDeadlines(ctx context.Context, limit int) ([]Execution, error)
 	// RequestCancel asks for an execution to be cancelled. A PENDING one becomes CANCELLED at
 	// once; an ASSIGNED or RUNNING one is flagged, so that the replica that owns its agent
 	// sends the cancellation; a finished one is returned unchanged.
@@ -130,6 +152,22 @@ type Store interface {
 	// ListReplicas returns the replicas whose registration has not expired, by id.
 	ListReplicas(ctx context.Context) ([]Replica, error)
 
+	// RecordProgress applies progress reports, each only when its lease epoch is the
+	// execution's current one (in any state, so that a report that arrives after the result
+	// still counts); the last report for an execution wins. The update time is the database
+	// clock. It returns how many it applied.
+	RecordProgress(ctx context.Context, updates []ProgressUpdate) (int, error)
+	// AppendLogs stores log lines in one transaction, each only when its lease epoch is its
+	// execution's current one, in any state (lines can arrive right after the result). Lines
+	// longer than MaxLogLineBytes are cut; lines beyond MaxLogLinesPerExecution for an
+	// execution are dropped. The store generates each line's LineID.
+	AppendLogs(ctx context.Context, lines []LogLine) (AppendLogsResult, error)
+	// ListLogs returns an execution's log lines in LineID order, after params.After. It
+	// returns ErrNotFound when the execution does not exist.
+	ListLogs(ctx context.Context, params ListLogsParams) ([]LogLine, error)
+	// PendingStats counts the PENDING executions that are due, and finds the oldest.
+	PendingStats(ctx context.Context) (PendingStats, error)
+
 	// Close releases the store's connections.
 	Close() error
 }
@@ -176,8 +214,9 @@ type FireDueParams struct {
 	// Horizon claims jobs due up to this far ahead of now, so that a caller can hold their
 	// fires on a timer and start them on time.
 	Horizon time.Duration
-	// Plan decides the fires of one job given the database clock.
-	Plan func(job Job, now time.Time) FirePlan
+	// Plan decides the fires of one job given what was read about it and the database
+	// clock.
+	Plan func(due DueJob, now time.Time) FirePlan
 }
 
 // FirePlan is what a scheduler decided for one due job.
@@ -197,6 +236,9 @@ type PlannedFire struct {
 	// Execution is the execution to create when Outcome is FireDispatched; the store
 	// links it to the fire. The store generates its ID when empty.
 	Execution *Execution
+	// Replace asks the store to cancel the job's live executions before creating
+	// Execution, as RequestCancel would, when the fire is recorded.
+	Replace bool
 }
 
 // ClaimParams says which executions ClaimExecutions reads and how they are assigned.
@@ -208,8 +250,16 @@ type ClaimParams struct {
 	// Lease is how long an assignment lasts unless the agent heartbeats.
 	Lease time.Duration
 	// Pick chooses an agent for each candidate it wants assigned; candidates it leaves out
-	// stay PENDING.
+	// stay PENDING. An assignment of a candidate pinned to another agent (Route.PinnedAgent)
+	// is ignored.
 	Pick func(candidates []Execution) []Assignment
+	// FanOut makes a candidate that stands for its whole fire (Route.FansOut) into the
+	// executions it becomes, before Pick: it returns their routes, the first for the
+	// candidate itself, the others for new PENDING copies of it (same job, nominal time,
+	// payload, trigger and not-before time, new ids), all in the same transaction; they are
+	// offered to Pick with the other candidates. No routes leaves the candidate PENDING as it
+	// is and out of Pick. Nil leaves such candidates out of Pick. It must be pure.
+	FanOut func(candidate Execution) []Route
 }
 
 // Assignment places one execution on one agent.

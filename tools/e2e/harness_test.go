@@ -99,10 +99,19 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 // apart in logs.
 func startNamedProc(t *testing.T, name, binary string, args ...string) *proc {
 	t.Helper()
+	return startNamedProcEnv(t, name, binary, nil, args...)
+}
+
+// startNamedProcEnv is startNamedProc with more environment variables ("KEY=value").
+func startNamedProcEnv(t *testing.T, name, binary string, env []string, args ...string) *proc {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
 	require.NoError(t, err)
 	cmd := exec.Command(filepath.Join(binDir, binary), args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	require.NoError(t, cmd.Start())
 	p := &proc{t: t, name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
@@ -255,7 +264,13 @@ type execution struct {
 	CreateTime  time.Time       `json:"createTime"`
 	StartTime   *time.Time      `json:"startTime"`
 	FinishTime  *time.Time      `json:"finishTime"`
-	Error       *struct {
+	LeaseEpoch  int64           `json:"leaseEpoch,string"`
+	Progress    *struct {
+		Fraction   float64    `json:"fraction"`
+		Message    string     `json:"message"`
+		UpdateTime *time.Time `json:"updateTime"`
+	} `json:"progress"`
+	Error *struct {
 		Message   string `json:"message"`
 		Kind      string `json:"kind"`
 		Retryable bool   `json:"retryable"`

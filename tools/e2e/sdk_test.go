@@ -131,9 +131,50 @@ func runParityScenario(t *testing.T, c *cluster, lang string) {
 	})
 
 	t.Run("progress and logs", func(t *testing.T) {
-		t.Skip("skipped until the control plane stores progress and logs: " +
-			"controlplane/dispatch/session.go drops the agent's Progress and Log messages, " +
-			"so the API has nothing to show yet")
+		t.Parallel()
+		c.createJob(t, map[string]any{"name": "doze", "handler": "sleep", "payload": map[string]any{"ms": 1200}})
+		running := c.trigger(t, "doze", nil)
+		// The handler reports progress every second: it shows while the execution runs.
+		c.eventually(30*time.Second, "doze reports progress while it runs", func() bool {
+			e := c.execution(t, running.ID)
+			return e.State == "EXECUTION_STATE_RUNNING" && e.Progress != nil && e.Progress.Fraction < 1
+		})
+		done := c.waitFinal(t, running.ID)
+		require.Equal(t, "EXECUTION_STATE_SUCCEEDED", done.State, done.Error)
+		// Reports are written in batches, so the last may land just after the result.
+		var e execution
+		c.eventually(10*time.Second, "doze's last progress is recorded", func() bool {
+			e = c.execution(t, running.ID)
+			return e.Progress != nil && e.Progress.Message == "awake"
+		})
+		require.Equal(t, 1.0, e.Progress.Fraction)
+		require.NotNil(t, e.Progress.UpdateTime)
+
+		var logs executionLogs
+		c.eventually(10*time.Second, "doze's log line is recorded", func() bool {
+			code, body := c.call(http.MethodGet, "/v1/executions/"+running.ID+"/logs", nil, &logs)
+			require.Equal(t, http.StatusOK, code, body)
+			return len(logs.Logs) > 0
+		})
+		require.Equal(t, "sleeping for 1200 ms", logs.Logs[0].Message)
+		require.Equal(t, "INFO", logs.Logs[0].Level)
+		require.Equal(t, done.LeaseEpoch, logs.Logs[0].LeaseEpoch)
+		require.WithinDuration(t, *done.StartTime, logs.Logs[0].Time, 5*time.Second)
+
+		// Pages of one line follow each other with their tokens.
+		code, body := c.call(http.MethodGet, "/v1/executions/"+running.ID+"/logs?pageSize=1", nil, &logs)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Len(t, logs.Logs, 1)
+		require.NotEmpty(t, logs.NextPageToken)
+		code, body = c.call(http.MethodGet, "/v1/executions/"+running.ID+"/logs?pageSize=1&pageToken="+logs.NextPageToken, nil, &logs)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Empty(t, logs.Logs, "one line in all")
+
+		out, err := c.cli("exec", "logs", running.ID)
+		require.NoError(t, err)
+		require.Contains(t, out, "INFO  sleeping for 1200 ms")
+		code, _ = c.call(http.MethodGet, "/v1/executions/0190f3a1-7c2b-7d4e-8f00-0000000000ff/logs", nil, nil)
+		require.Equal(t, http.StatusNotFound, code)
 	})
 }
 
@@ -236,4 +277,15 @@ func startCommand(t *testing.T, name, path string, args ...string) *proc {
 		}
 	})
 	return p
+}
+
+// executionLogs is a page of GET /v1/executions/{id}/logs.
+type executionLogs struct {
+	Logs []struct {
+		Time       time.Time `json:"time"`
+		Level      string    `json:"level"`
+		Message    string    `json:"message"`
+		LeaseEpoch int64     `json:"leaseEpoch,string"`
+	} `json:"logs"`
+	NextPageToken string `json:"nextPageToken"`
 }

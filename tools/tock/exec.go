@@ -15,6 +15,7 @@ func (a *app) execCommand() *cobra.Command {
 		a.execListCommand(),
 		a.execGetCommand(),
 		a.execCancelCommand(),
+		a.execLogsCommand(),
 	)
 }
 

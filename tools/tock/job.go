@@ -24,6 +24,8 @@ func (a *app) jobCommand() *cobra.Command {
 		a.jobResumeCommand(),
 		a.jobTriggerCommand(),
 		a.jobFiresCommand(),
+		a.jobNextCommand(),
+		a.jobBackfillCommand(),
 	)
 }
 
@@ -38,13 +40,14 @@ type jobCreateFlags struct {
 	timeout     time.Duration
 	maxAttempts int32
 	priority    int32
+	policy      policyFlags
 }
 
 // jobFieldFlags are the flags of "job create" that set job fields, which -f cannot go with.
-var jobFieldFlags = []string{
+var jobFieldFlags = append([]string{
 	"handler", "service", "selector", "cron", "every", "at", "timezone",
 	"payload", "payload-file", "timeout", "max-attempts", "priority",
-}
+}, policyFlagNames...)
 
 func (a *app) jobCreateCommand() *cobra.Command {
 	var f jobCreateFlags
@@ -73,6 +76,7 @@ func (a *app) jobCreateCommand() *cobra.Command {
 	fl.DurationVar(&f.timeout, "timeout", 0, "the longest one attempt may run, such as 30s (default 1m on the server)")
 	fl.Int32Var(&f.maxAttempts, "max-attempts", 0, "at most `N` attempts, the first included (default 3 on the server)")
 	fl.Int32Var(&f.priority, "priority", 0, "`N` from -1000 to 1000; higher runs first when agents are saturated")
+	f.policy.register(fl)
 
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 		req, err := f.request(args, cmd.Flags().Changed, a.main.Stdin)
@@ -136,6 +140,9 @@ func (f *jobCreateFlags) request(args []string, changed func(string) bool, stdin
 			return nil, usageErrorf("invalid --max-attempts %d: must be 1 or more", f.maxAttempts)
 		}
 		job.RetryPolicy = &tockv1.RetryPolicy{MaxAttempts: f.maxAttempts}
+	}
+	if err := f.policy.apply(job, changed); err != nil {
+		return nil, err
 	}
 	return &tockv1.CreateJobRequest{Job: job}, nil
 }

@@ -60,6 +60,7 @@ func (p *printer) job(j *tockv1.Job) error {
 	if kinds := j.GetRetryPolicy().GetNonRetryableErrorKinds(); len(kinds) > 0 {
 		fs = append(fs, field{"Non-retryable", strings.Join(kinds, ", ")})
 	}
+	fs = append(fs, policyFields(j)...)
 	fs = append(fs,
 		field{"Priority", strconv.Itoa(int(j.GetPriority()))},
 		field{"Created", formatTime(j.GetCreateTime())},
@@ -100,6 +101,9 @@ func (p *printer) execution(e *tockv1.Execution) error {
 	if e.GetRetryOf() != "" {
 		fs = append(fs, field{"Retry of", e.GetRetryOf()})
 	}
+	if up := e.GetUpstreamExecutionIds(); len(up) > 0 {
+		fs = append(fs, field{"Upstream", strings.Join(up, ", ")})
+	}
 	fs = append(fs,
 		field{"Agent", orNone(e.GetAgent())},
 		field{"Nominal time", formatTime(e.GetNominalTime())},
@@ -115,6 +119,9 @@ func (p *printer) execution(e *tockv1.Execution) error {
 		field{"Lease epoch", strconv.FormatInt(e.GetLeaseEpoch(), 10)},
 		field{"Trace ID", orNone(e.GetTraceId())},
 	)
+	if e.GetProgress() != nil {
+		fs = append(fs, field{"Progress", formatProgress(e.GetProgress())})
+	}
 	if e.GetResult() != nil {
 		fs = append(fs, field{"Result", formatValueIndented(e.GetResult())})
 	}

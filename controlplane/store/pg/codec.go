@@ -104,7 +104,8 @@ func fromJSONMap(v []byte) (map[string]string, error) {
 }
 
 const jobColumns = `name, handler, service, selector, schedule, payload, content_type, timeout_us,
-	retry, priority, paused, next_fire_at, created_at, updated_at, version, resumed_at`
+	retry, priority, paused, next_fire_at, created_at, updated_at, version, resumed_at, ` + jobPolicyColumns + `,
+	routing`
 
 // jobArgs returns a job's values in jobColumns order.
 func jobArgs(j store.Job) ([]any, error) {
@@ -120,11 +121,20 @@ func jobArgs(j store.Job) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode retry policy: %w", err)
 	}
-	return []any{
+	policy, err := jobPolicyArgs(j)
+	if err != nil {
+		return nil, err
+	}
+	routing, err := routingArg(j.Routing)
+	if err != nil {
+		return nil, fmt.Errorf("encode routing: %w", err)
+	}
+	policy = append(policy, routing)
+	return append([]any{
 		j.Name, j.Handler, j.Service, selector, schedule, blob(j.Payload), j.ContentType,
 		j.Timeout.Microseconds(), retry, int64(j.Priority), j.Paused, ts(j.NextFireAt),
 		ts(j.CreatedAt), ts(j.UpdatedAt), j.Version, ts(j.ResumedAt),
-	}, nil
+	}, policy...), nil
 }
 
 // scanJob reads a row of jobColumns.
@@ -135,10 +145,18 @@ func scanJob(row pgx.Row) (store.Job, error) {
 		timeout, priority         int64
 		next, created, updated    pgtype.Timestamptz
 		resumed                   pgtype.Timestamptz
+		policy                    jobPolicyRow
+		routing                   []byte
 	)
-	err := row.Scan(&j.Name, &j.Handler, &j.Service, &selector, &schedule, &j.Payload, &j.ContentType,
-		&timeout, &retry, &priority, &j.Paused, &next, &created, &updated, &j.Version, &resumed)
+	err := row.Scan(append([]any{&j.Name, &j.Handler, &j.Service, &selector, &schedule, &j.Payload, &j.ContentType,
+		&timeout, &retry, &priority, &j.Paused, &next, &created, &updated, &j.Version, &resumed}, append(policy.dests(), &routing)...)...)
 	if err != nil {
+		return store.Job{}, err
+	}
+	if j.Routing, err = fromRouting(routing); err != nil {
+		return store.Job{}, fmt.Errorf("decode job %q routing: %w", j.Name, err)
+	}
+	if err := policy.decode(&j); err != nil {
 		return store.Job{}, err
 	}
 	if j.Selector, err = fromJSONMap(selector); err != nil {
@@ -166,7 +184,8 @@ func scanJob(row pgx.Row) (store.Job, error) {
 const execColumns = `id, job, handler, service, selector, attempt, state, trigger_kind, nominal_time,
 	not_before, priority, payload, content_type, timeout_us, retry, agent_id, lease_epoch,
 	lease_deadline, cancel_requested, result, result_content_type, error, created_at, assigned_at,
-	started_at, finished_at, trace_context, trace_id, retry_of`
+	started_at, finished_at, trace_context, trace_id, retry_of, progress_fraction, progress_message,
+	progress_at, ` + execPolicyColumns + `, ` + routeColumns
 
 // execArgs returns an execution's values in execColumns order.
 func execArgs(e store.Execution) ([]any, error) {
@@ -182,14 +201,24 @@ func execArgs(e store.Execution) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode error: %w", err)
 	}
-	return []any{
+	policy, err := execPolicyArgs(e)
+	if err != nil {
+		return nil, err
+	}
+	route, err := routeArgs(e.Route)
+	if err != nil {
+		return nil, err
+	}
+	policy = append(policy, route...)
+	return append([]any{
 		e.ID, e.Job, e.Handler, e.Service, selector, int64(e.Attempt), string(e.State),
 		string(e.Trigger), ts(e.NominalTime), ts(e.NotBefore), int64(e.Priority),
 		blob(e.Payload), e.ContentType, e.Timeout.Microseconds(), retry, e.AgentID, e.LeaseEpoch,
 		ts(e.LeaseDeadline), e.CancelRequested, blob(e.Result), e.ResultContentType,
 		execErr, ts(e.CreatedAt), ts(e.AssignedAt), ts(e.StartedAt),
 		ts(e.FinishedAt), e.TraceContext, e.TraceID, e.RetryOf,
-	}, nil
+		nil, "", nil, // progress: written only by RecordProgress
+	}, policy...), nil
 }
 
 // scanExecution reads a row of execColumns.
@@ -201,13 +230,28 @@ func scanExecution(row pgx.Row) (store.Execution, error) {
 		attempt, priority, timeout           int64
 		nominal, notBefore, deadline         pgtype.Timestamptz
 		created, assigned, started, finished pgtype.Timestamptz
+		progress                             pgtype.Float8
+		progressMessage                      string
+		progressAt                           pgtype.Timestamptz
+		policy                               execPolicyRow
+		route                                routeScan
 	)
-	err := row.Scan(&e.ID, &e.Job, &e.Handler, &e.Service, &selector, &attempt, &state, &trigger,
+	err := row.Scan(append([]any{&e.ID, &e.Job, &e.Handler, &e.Service, &selector, &attempt, &state, &trigger,
 		&nominal, &notBefore, &priority, &e.Payload, &e.ContentType, &timeout, &retry, &e.AgentID,
 		&e.LeaseEpoch, &deadline, &e.CancelRequested, &e.Result, &e.ResultContentType, &execErr,
-		&created, &assigned, &started, &finished, &e.TraceContext, &e.TraceID, &e.RetryOf)
+		&created, &assigned, &started, &finished, &e.TraceContext, &e.TraceID, &e.RetryOf,
+		&progress, &progressMessage, &progressAt}, append(policy.dests(), route.dest()...)...)...)
 	if err != nil {
 		return store.Execution{}, err
+	}
+	if e.Route, err = route.route(); err != nil {
+		return store.Execution{}, fmt.Errorf("decode execution %s: %w", e.ID, err)
+	}
+	if err := policy.decode(&e); err != nil {
+		return store.Execution{}, err
+	}
+	if progress.Valid {
+		e.Progress = &store.Progress{Fraction: progress.Float64, Message: progressMessage, UpdatedAt: fromTS(progressAt)}
 	}
 	if e.Selector, err = fromJSONMap(selector); err != nil {
 		return store.Execution{}, fmt.Errorf("decode execution %s selector: %w", e.ID, err)

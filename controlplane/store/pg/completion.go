@@ -36,7 +36,7 @@ func (s *Store) CompleteExecutions(ctx context.Context, results []store.Completi
 			current[e.ID] = e
 		}
 		for _, c := range results {
-			out, err := complete(ctx, tx, current, c, retry, now)
+			out, err := s.complete(ctx, tx, current, c, retry, now)
 			if err != nil {
 				return fmt.Errorf("execution %s: %w", c.ID, err)
 			}
@@ -51,7 +51,7 @@ func (s *Store) CompleteExecutions(ctx context.Context, results []store.Completi
 }
 
 // complete applies one result to current, or says why not.
-func complete(ctx context.Context, tx pgx.Tx, current map[string]store.Execution, c store.Completion, retry store.RetryPlan, now time.Time) (store.CompletionOutcome, error) {
+func (s *Store) complete(ctx context.Context, tx pgx.Tx, current map[string]store.Execution, c store.Completion, retry store.RetryPlan, now time.Time) (store.CompletionOutcome, error) {
 	out := store.CompletionOutcome{ExecRef: c.ExecRef}
 	switch c.State {
 	case store.ExecSucceeded, store.ExecFailed, store.ExecTimedOut, store.ExecCancelled:
@@ -73,6 +73,7 @@ func complete(ctx context.Context, tx pgx.Tx, current map[string]store.Execution
 	if out.Reason != "" {
 		return out, nil
 	}
+	c = c.WithCloseTimeout(cur)
 
 	started := c.StartedAt
 	if !cur.StartedAt.IsZero() && (started.IsZero() || cur.StartedAt.Before(started)) {
@@ -98,6 +99,11 @@ func complete(ctx context.Context, tx pgx.Tx, current map[string]store.Execution
 	current[c.ID] = ended
 	out.Applied = true
 	out.Execution = ended
+	if c.State == store.ExecSucceeded {
+		if err := s.fireDependents(ctx, tx, ended, now); err != nil {
+			return out, err
+		}
+	}
 	if c.State == store.ExecFailed || c.State == store.ExecTimedOut {
 		next, err := scheduleRetry(ctx, tx, ended, retry, now)
 		if err != nil {
@@ -184,6 +190,13 @@ func scheduleRetry(ctx context.Context, tx pgx.Tx, ended store.Execution, retry 
 		TraceContext: ended.TraceContext,
 		TraceID:      ended.TraceID,
 		RetryOf:      ended.ID,
+		// A retry waits for an agent as long as the first attempt may, and ends with the
+		// fire it belongs to.
+		ScheduleToStartTimeout: ended.ScheduleToStartTimeout,
+		CloseDeadline:          ended.CloseDeadline,
+		Upstream:               ended.Upstream,
+		// A retry is the same shard, for the same agent when its fire was broadcast.
+		Route: ended.Route,
 	}, now)
 	if err != nil {
 		return "", fmt.Errorf("create retry: %w", err)

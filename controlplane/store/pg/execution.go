@@ -61,6 +61,7 @@ func insertExecution(ctx context.Context, tx pgx.Tx, e store.Execution, now time
 	if e.NotBefore.IsZero() {
 		e.NotBefore = e.NominalTime
 	}
+	e.StartDeadline = store.StartDeadline(e, now)
 	args, err := execArgs(e)
 	if err != nil {
 		return store.Execution{}, err
@@ -143,15 +144,25 @@ func (s *Store) ClaimExecutions(ctx context.Context, params store.ClaimParams) (
 		if err != nil || len(candidates) == 0 {
 			return err
 		}
+		if candidates, err = prepareCandidates(ctx, tx, candidates, params.FanOut, now); err != nil || len(candidates) == 0 {
+			return err
+		}
 		isCandidate := make(map[string]bool, len(candidates))
+		pinned := make(map[string]string)
 		for _, c := range candidates {
 			isCandidate[c.ID] = true
+			if c.Route.PinnedAgent != "" {
+				pinned[c.ID] = c.Route.PinnedAgent
+			}
 		}
 		deadline := now.Add(params.Lease)
 		var batch pgx.Batch
 		for _, a := range params.Pick(candidates) {
 			if !isCandidate[a.ExecutionID] || a.AgentID == "" {
 				continue
+			}
+			if pin, ok := pinned[a.ExecutionID]; ok && pin != a.AgentID {
+				continue // made for another agent
 			}
 			// An execution picked twice is pending no more the second time.
 			batch.Queue(`UPDATE executions
@@ -238,7 +249,8 @@ func (s *Store) ExtendLeases(ctx context.Context, agentID string, refs []store.E
 const cancelRequestedError = `{"message":"cancellation requested","kind":"Cancelled","retryable":false}`
 
 // ReleaseExecutions puts live executions whose epoch matches back to PENDING, keeping their
-// agent for history; one whose cancellation was requested becomes CANCELLED instead.
+// agent for history; one whose cancellation was requested becomes CANCELLED instead, or
+// TIMED_OUT when the request was its fire's schedule-to-close timeout (ExpireDeadlines).
 func (s *Store) ReleaseExecutions(ctx context.Context, refs []store.ExecRef) error {
 	if len(refs) == 0 {
 		return nil
@@ -247,8 +259,10 @@ func (s *Store) ReleaseExecutions(ctx context.Context, refs []store.ExecRef) err
 		var batch pgx.Batch
 		for _, ref := range refs {
 			batch.Queue(`UPDATE executions SET
-					state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
-					error = CASE WHEN cancel_requested THEN $1::JSONB ELSE error END,
+					state = CASE WHEN NOT cancel_requested THEN 'pending'
+						WHEN error->>'kind' = '`+store.KindScheduleToCloseTimeout+`' THEN 'timed_out'
+						ELSE 'cancelled' END,
+					error = CASE WHEN cancel_requested THEN COALESCE(error, $1::JSONB) ELSE error END,
 					finished_at = CASE WHEN cancel_requested THEN $2::TIMESTAMPTZ ELSE NULL END,
 					lease_deadline = NULL, started_at = NULL
 				WHERE id = $3 AND lease_epoch = $4 AND `+liveStates,

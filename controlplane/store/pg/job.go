@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,7 +33,10 @@ func (s *Store) CreateJob(ctx context.Context, job store.Job) (store.Job, error)
 		}
 		created, err = scanJob(tx.QueryRow(ctx, `INSERT INTO jobs (`+jobColumns+`)
 			VALUES (`+params(1, len(args))+`) RETURNING `+jobColumns, args...))
-		return interpretError(err)
+		if err != nil {
+			return err
+		}
+		return syncDependencies(ctx, tx, created)
 	})
 	if err != nil {
 		return store.Job{}, fmt.Errorf("create job %q: %w", job.Name, interpretError(err))
@@ -87,13 +91,25 @@ func (s *Store) UpdateJob(ctx context.Context, name string, update func(job *sto
 		if err != nil {
 			return err
 		}
+		policy, err := jobPolicyArgs(job)
+		if err != nil {
+			return err
+		}
+		routing, err := routingArg(job.Routing)
+		if err != nil {
+			return err
+		}
 		// Name, CreatedAt and Version are not taken from the callback.
 		updated, err = scanJob(tx.QueryRow(ctx, `UPDATE jobs SET handler = $1, service = $2,
 			selector = $3, schedule = $4, payload = $5, content_type = $6, timeout_us = $7,
 			retry = $8, priority = $9, paused = $10, next_fire_at = $11, updated_at = $12,
-			resumed_at = $13, version = version + 1
-			WHERE name = $14 RETURNING `+jobColumns, append(args[1:12:12], args[13], args[15], name)...))
-		return interpretError(err)
+			resumed_at = $13, `+jobPolicySet(15)+`, routing = $`+strconv.Itoa(15+len(policy))+`,
+			version = version + 1
+			WHERE name = $14 RETURNING `+jobColumns, append(append(append(args[1:12:12], args[13], args[15], name), policy...), routing)...))
+		if err != nil {
+			return err
+		}
+		return syncDependencies(ctx, tx, updated)
 	})
 	if cb, ok := errors.AsType[callbackError](err); ok {
 		return store.Job{}, cb.err

@@ -102,7 +102,7 @@ func TestPanickingCallback(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Panics(t, func() {
-		_, _ = s.FireDueJobs(ctx, store.FireDueParams{Limit: 1, Plan: func(store.Job, time.Time) store.FirePlan {
+		_, _ = s.FireDueJobs(ctx, store.FireDueParams{Limit: 1, Plan: func(store.DueJob, time.Time) store.FirePlan {
 			panic("plan bug")
 		}})
 	})

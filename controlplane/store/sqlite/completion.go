@@ -62,6 +62,7 @@ func complete(ctx context.Context, tx *sql.Tx, c store.Completion, retry store.R
 	if out.Reason != "" {
 		return out, nil
 	}
+	c = c.WithCloseTimeout(cur)
 
 	started := c.StartedAt
 	if !cur.StartedAt.IsZero() && (started.IsZero() || cur.StartedAt.Before(started)) {
@@ -85,6 +86,11 @@ func complete(ctx context.Context, tx *sql.Tx, c store.Completion, retry store.R
 	}
 	out.Applied = true
 	out.Execution = ended
+	if c.State == store.ExecSucceeded {
+		if err := fireDependents(ctx, tx, ended, now); err != nil {
+			return out, err
+		}
+	}
 	if c.State == store.ExecFailed || c.State == store.ExecTimedOut {
 		next, err := scheduleRetry(ctx, tx, ended, retry, now)
 		if err != nil {
@@ -174,6 +180,13 @@ func scheduleRetry(ctx context.Context, tx *sql.Tx, ended store.Execution, retry
 		TraceContext: ended.TraceContext,
 		TraceID:      ended.TraceID,
 		RetryOf:      ended.ID,
+		// A retry waits for an agent as long as the first attempt may, and ends with the
+		// fire it belongs to.
+		ScheduleToStartTimeout: ended.ScheduleToStartTimeout,
+		CloseDeadline:          ended.CloseDeadline,
+		Upstream:               ended.Upstream,
+		// A retry is the same shard, for the same agent when its fire was broadcast.
+		Route: ended.Route,
 	}, now)
 	if err != nil {
 		return "", fmt.Errorf("create retry: %w", err)

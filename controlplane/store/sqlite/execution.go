@@ -58,6 +58,7 @@ func insertExecution(ctx context.Context, tx *sql.Tx, e store.Execution, now tim
 	if e.NotBefore.IsZero() {
 		e.NotBefore = e.NominalTime
 	}
+	e.StartDeadline = store.StartDeadline(e, now)
 	args, err := execArgs(e)
 	if err != nil {
 		return store.Execution{}, err
@@ -142,14 +143,24 @@ func (s *Store) ClaimExecutions(ctx context.Context, params store.ClaimParams) (
 		if err != nil || len(candidates) == 0 {
 			return interpretError(err)
 		}
+		if candidates, err = prepareCandidates(ctx, tx, candidates, params.FanOut, now); err != nil || len(candidates) == 0 {
+			return err
+		}
 		isCandidate := make(map[string]bool, len(candidates))
+		pinned := make(map[string]string)
 		for _, c := range candidates {
 			isCandidate[c.ID] = true
+			if c.Route.PinnedAgent != "" {
+				pinned[c.ID] = c.Route.PinnedAgent
+			}
 		}
 		deadline := now.Add(params.Lease)
 		for _, a := range params.Pick(candidates) {
 			if !isCandidate[a.ExecutionID] || a.AgentID == "" {
 				continue
+			}
+			if pin, ok := pinned[a.ExecutionID]; ok && pin != a.AgentID {
+				continue // made for another agent
 			}
 			exec, err := scanExecution(tx.QueryRowContext(ctx, `UPDATE executions
 				SET state = 'assigned', agent_id = ?, lease_epoch = lease_epoch + 1,
@@ -234,7 +245,8 @@ func (s *Store) ExtendLeases(ctx context.Context, agentID string, refs []store.E
 const cancelRequestedError = `{"message":"cancellation requested","kind":"Cancelled","retryable":false}`
 
 // ReleaseExecutions puts live executions whose epoch matches back to PENDING, keeping their
-// agent for history; one whose cancellation was requested becomes CANCELLED instead.
+// agent for history; one whose cancellation was requested becomes CANCELLED instead, or
+// TIMED_OUT when the request was its fire's schedule-to-close timeout (ExpireDeadlines).
 func (s *Store) ReleaseExecutions(ctx context.Context, refs []store.ExecRef) error {
 	if len(refs) == 0 {
 		return nil
@@ -242,8 +254,10 @@ func (s *Store) ReleaseExecutions(ctx context.Context, refs []store.ExecRef) err
 	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		for _, ref := range refs {
 			_, err := tx.ExecContext(ctx, `UPDATE executions SET
-					state = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE 'pending' END,
-					error = CASE cancel_requested WHEN 1 THEN ? ELSE error END,
+					state = CASE WHEN cancel_requested = 0 THEN 'pending'
+						WHEN json_extract(error, '$.kind') = '`+store.KindScheduleToCloseTimeout+`' THEN 'timed_out'
+						ELSE 'cancelled' END,
+					error = CASE cancel_requested WHEN 1 THEN COALESCE(error, ?) ELSE error END,
 					finished_at = CASE cancel_requested WHEN 1 THEN ? ELSE NULL END,
 					lease_deadline = NULL, started_at = NULL
 				WHERE id = ? AND lease_epoch = ? AND `+liveStates,

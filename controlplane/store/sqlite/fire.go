@@ -33,8 +33,12 @@ func (s *Store) FireDueJobs(ctx context.Context, params store.FireDueParams) ([]
 		if err != nil {
 			return err
 		}
+		live, err := countLive(ctx, tx, jobNames(jobs))
+		if err != nil {
+			return err
+		}
 		for _, job := range jobs {
-			plan := params.Plan(job, now)
+			plan := params.Plan(store.DueJob{Job: job, Live: live[job.Name]}, now)
 			for _, planned := range plan.Fires {
 				fire, recorded, err := recordFire(ctx, tx, job, planned, now)
 				if err != nil {
@@ -105,6 +109,11 @@ func recordFire(ctx context.Context, tx *sql.Tx, job store.Job, planned store.Pl
 	}
 	if planned.Outcome != store.FireDispatched {
 		return fire, true, nil
+	}
+	if planned.Replace {
+		if err := cancelLive(ctx, tx, job.Name, fire.NominalTime, now); err != nil {
+			return store.Fire{}, false, fmt.Errorf("replace live executions: %w", err)
+		}
 	}
 
 	exec := *planned.Execution

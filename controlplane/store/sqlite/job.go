@@ -32,7 +32,10 @@ func (s *Store) CreateJob(ctx context.Context, job store.Job) (store.Job, error)
 		row := tx.QueryRowContext(ctx, `INSERT INTO jobs (`+jobColumns+`)
 			VALUES (`+placeholders(len(args))+`) RETURNING `+jobColumns, args...)
 		created, err = scanJob(row)
-		return interpretError(err)
+		if err != nil {
+			return interpretError(err)
+		}
+		return syncDependencies(ctx, tx, created)
 	})
 	if err != nil {
 		return store.Job{}, fmt.Errorf("create job %q: %w", job.Name, err)
@@ -93,13 +96,25 @@ func (s *Store) UpdateJob(ctx context.Context, name string, update func(job *sto
 		if err != nil {
 			return err
 		}
+		policy, err := jobPolicyArgs(job)
+		if err != nil {
+			return err
+		}
+		routing, err := routingArg(job.Routing)
+		if err != nil {
+			return err
+		}
 		// Name, CreatedAt and Version are not taken from the callback.
 		row := tx.QueryRowContext(ctx, `UPDATE jobs SET handler = ?, service = ?, selector = ?,
 			schedule = ?, payload = ?, content_type = ?, timeout_us = ?, retry = ?, priority = ?,
-			paused = ?, next_fire_at = ?, updated_at = ?, resumed_at = ?, version = version + 1
-			WHERE name = ? RETURNING `+jobColumns, append(args[1:12:12], args[13], args[15], name)...)
+			paused = ?, next_fire_at = ?, updated_at = ?, resumed_at = ?, `+jobPolicySet+`,
+			routing = ?, version = version + 1
+			WHERE name = ? RETURNING `+jobColumns, append(append(args[1:12:12], args[13], args[15]), append(policy, routing, name)...)...)
 		updated, err = scanJob(row)
-		return interpretError(err)
+		if err != nil {
+			return interpretError(err)
+		}
+		return syncDependencies(ctx, tx, updated)
 	})
 	if cb, ok := errors.AsType[callbackError](err); ok {
 		return store.Job{}, cb.err

@@ -228,7 +228,7 @@ func TestPanickingCallback(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Panics(t, func() {
-		_, _ = st.FireDueJobs(ctx, store.FireDueParams{Limit: 1, Plan: func(store.Job, time.Time) store.FirePlan {
+		_, _ = st.FireDueJobs(ctx, store.FireDueParams{Limit: 1, Plan: func(store.DueJob, time.Time) store.FirePlan {
 			panic("plan bug")
 		}})
 	})

@@ -36,7 +36,7 @@ func (b *bundle) dueJob(t *testing.T, name string, d time.Duration) store.Job {
 // fire calls FireDueJobs.
 func (b *bundle) fire(t *testing.T, limit int, horizon time.Duration, plan func(store.Job, time.Time) store.FirePlan) []store.Fire {
 	t.Helper()
-	fires, err := b.st.FireDueJobs(b.ctx, store.FireDueParams{Limit: limit, Horizon: horizon, Plan: plan})
+	fires, err := b.st.FireDueJobs(b.ctx, store.FireDueParams{Limit: limit, Horizon: horizon, Plan: asDue(plan)})
 	require.NoError(t, err)
 	return fires
 }
@@ -212,9 +212,9 @@ var fireTests = []test{
 		// A replica dies in the middle of the transaction: here, its context ends while the
 		// plan runs, after the claim and before any fire is written.
 		ctx, cancel := context.WithCancel(b.ctx)
-		_, err := b.st.FireDueJobs(ctx, store.FireDueParams{Limit: 10, Plan: func(j store.Job, now time.Time) store.FirePlan {
+		_, err := b.st.FireDueJobs(ctx, store.FireDueParams{Limit: 10, Plan: func(d store.DueJob, now time.Time) store.FirePlan {
 			cancel()
-			return every(j, now)
+			return every(d.Job, now)
 		}})
 		require.Error(t, err)
 		got, err := b.st.GetJob(b.ctx, "tick")
@@ -316,7 +316,7 @@ var fireTests = []test{
 		for range callers {
 			wg.Go(func() {
 				for {
-					got, err := b.st.FireDueJobs(b.ctx, store.FireDueParams{Limit: 2, Horizon: time.Hour, Plan: plan})
+					got, err := b.st.FireDueJobs(b.ctx, store.FireDueParams{Limit: 2, Horizon: time.Hour, Plan: asDue(plan)})
 					if err != nil {
 						errs <- err
 						return

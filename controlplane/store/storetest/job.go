@@ -157,7 +157,7 @@ var jobTests = []test{
 		job.NextFireAt = b.now(t).Add(-time.Second)
 		job = b.createJob(t, job)
 		keep := b.createJob(t, newJob("kept"))
-		fires, err := b.st.FireDueJobs(b.ctx, store.FireDueParams{Limit: 10, Plan: dispatchOnce})
+		fires, err := b.st.FireDueJobs(b.ctx, store.FireDueParams{Limit: 10, Plan: asDue(dispatchOnce)})
 		require.NoError(t, err)
 		require.Len(t, fires, 1)
 		manual := b.createExec(t, job, nil)

@@ -53,6 +53,9 @@ func Run(t *testing.T, h Harness) {
 		{"Replica", replicaTests},
 		{"NextNotBefore", nextNotBeforeTests},
 		{"Prune", pruneTests},
+		{"Scheduling", schedulingTests},
+		{"Report", reportTests},
+		{"Routing", routingTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

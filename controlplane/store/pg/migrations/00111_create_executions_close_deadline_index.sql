@@ -1,0 +1,6 @@
+-- +goose Up
+-- ExpireDeadlines: live executions by schedule-to-close deadline.
+CREATE INDEX IF NOT EXISTS executions_close_deadline ON executions (close_deadline) WHERE state IN ('pending', 'assigned', 'running') AND close_deadline IS NOT NULL;
+
+-- +goose Down
+DROP INDEX IF EXISTS executions_close_deadline;

@@ -1,0 +1,7 @@
+-- +goose Up
+-- How many log lines execution_logs holds for the execution, so that AppendLogs enforces its
+-- cap without counting rows.
+ALTER TABLE executions ADD COLUMN IF NOT EXISTS log_lines BIGINT NOT NULL DEFAULT 0;
+
+-- +goose Down
+ALTER TABLE executions DROP COLUMN IF EXISTS log_lines;

@@ -1,0 +1,6 @@
+-- +goose Up
+-- The job's routing when the execution was created (store.Routing as JSON); NULL is the default.
+ALTER TABLE executions ADD COLUMN routing TEXT;
+
+-- +goose Down
+ALTER TABLE executions DROP COLUMN routing;

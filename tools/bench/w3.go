@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	tockv1 "github.com/tockhq/tock/proto/tock/v1"
+)
+
+// w3 measures idle latency: one manual trigger every 100 ms, open loop (each trigger is sent
+// on its tick whether or not the one before has run), through tockd, the agent and the Go
+// SDK, on an otherwise idle cluster.
+type w3 struct{}
+
+func (w3) ID() string   { return "W3" }
+func (w3) Name() string { return "idle latency: one manual trigger every 100 ms" }
+
+const (
+	w3Job      = "w3-idle"
+	w3Interval = 100 * time.Millisecond
+)
+
+// w3Trigger is one trigger call and what came of it.
+type w3Trigger struct {
+	sent, returned time.Time // around the TriggerJob call, this process's clock
+	created        time.Time // the execution's create time, the database's clock
+	id             string
+	err            error
+}
+
+func (w w3) Run(ctx context.Context, env *Env) ([]Result, error) {
+	n, warm := 600, 10
+	if env.Quick {
+		n, warm = 30, 5
+	}
+	c, err := env.startTock(ctx, clusterConfig{Name: "w3", Capacity: 64})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = c.close(context.WithoutCancel(ctx)) }()
+	if _, err := c.jobs.CreateJob(ctx, &tockv1.CreateJobRequest{Job: noopJob(w3Job, "")}); err != nil {
+		return nil, fmt.Errorf("create job: %w", err)
+	}
+
+	r := Result{Workload: "W3", Case: "idle", Title: fmt.Sprintf("Idle latency: %d manual triggers, one every %s", n, w3Interval)}
+	for rep := range env.Reps {
+		tag := env.repTag("W3", "", rep)
+		env.statusf(tag, "warm-up: %d triggers", warm)
+		if _, err := w.triggers(ctx, env, c, tag, warm); err != nil {
+			return nil, err
+		}
+		cpu0, _ := c.usage()
+		t0 := time.Now()
+		trig, err := w.triggers(ctx, env, c, tag, n)
+		if err != nil {
+			return nil, err
+		}
+		cpu1, _ := c.usage()
+		wall := time.Since(t0)
+
+		var sentToStart, createdToStart, call []float64
+		missing, dup, failed := 0, 0, 0
+		for _, t := range trig {
+			if t.err != nil {
+				failed++
+				continue
+			}
+			call = append(call, ms(t.returned.Sub(t.sent)))
+		}
+		recs, err := c.records.records(ctx, recordFilter{Prefix: w3Job})
+		if err != nil {
+			return nil, err
+		}
+		byID := make(map[string][]handlerRecord, len(recs))
+		for _, rec := range recs {
+			byID[rec.ID] = append(byID[rec.ID], rec)
+		}
+		for _, t := range trig {
+			if t.err != nil {
+				continue
+			}
+			runs := byID[t.id]
+			if len(runs) == 0 {
+				missing++
+				continue
+			}
+			dup += len(runs) - 1
+			start := time.Unix(0, runs[0].Start)
+			sentToStart = append(sentToStart, ms(start.Sub(t.sent)))
+			createdToStart = append(createdToStart, ms(start.Sub(t.created)))
+		}
+		r.addDist("trigger_start", "trigger→start", "ms", [3]string{"≤ 2 ms", "≤ 10 ms", ""}, sentToStart)
+		r.addDist("created_start", "created→start", "ms", [3]string{}, createdToStart)
+		cs := summarize(call)
+		r.add("call_p50", "trigger call p50", "ms", "", cs.P50)
+		r.add("call_p99", "trigger call p99", "ms", "", cs.P99)
+		r.add("missing", "not run", "count", "0", float64(missing))
+		r.add("duplicate", "run twice", "count", "0", float64(dup))
+		r.add("failed", "trigger errors", "count", "0", float64(failed))
+		r.add("tockd_cpu", "tockd CPU", "%", "", 100*(cpu1.CPU-cpu0.CPU).Seconds()/wall.Seconds())
+		s := summarize(sentToStart)
+		env.statusf(tag, "trigger→start p50 %s p99 %s max %s; %d not run, %d twice, %d errors",
+			formatValue(s.P50, "ms"), formatValue(s.P99, "ms"), formatValue(s.Max, "ms"), missing, dup, failed)
+		if err := c.alive(); err != nil {
+			return nil, err
+		}
+	}
+	_, agentUse := c.usage()
+	r.Notes = append(r.Notes,
+		"trigger→start: when the bench handler started (time.Now() at the top of the handler, in the handler service's "+
+			"process) minus when this program sent the TriggerJob call (gRPC). It includes the trigger's own commit.",
+		"created→start: the same handler start minus the execution's createTime (the database clock when the trigger's "+
+			"transaction ran). Both clocks are this machine's.",
+		fmt.Sprintf("%d warm-up triggers before each repetition are not counted. tock-agent peak RSS %.1f MB.", warm, float64(agentUse.HWM)/(1<<20)))
+	med := func(k string) string { return formatValue(r.medianOf(k), r.find(k).Unit) }
+	total := func(k string) string { return formatValue(r.totalOf(k), "count") }
+	r.Summary = fmt.Sprintf("trigger→start p50 %s, p99 %s, max %s (targets p50 ≤ 2 ms, p99 ≤ 10 ms); created→start p50 %s; "+
+		"in all repetitions: not run %s, run twice %s, trigger errors %s", med("trigger_start_p50"), med("trigger_start_p99"),
+		med("trigger_start_max"), med("created_start_p50"), total("missing"), total("duplicate"), total("failed"))
+	return []Result{r}, nil
+}
+
+// triggers triggers w3Job n times, one every w3Interval, and waits until the handler has run
+// for each or 30 s have passed since the last.
+func (w3) triggers(ctx context.Context, env *Env, c *tockCluster, tag string, n int) ([]w3Trigger, error) {
+	out := make([]w3Trigger, n)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(w3Interval)
+	defer tick.Stop()
+	for i := range n {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				wg.Wait()
+				return nil, ctx.Err()
+			case <-tick.C:
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			t := &out[i]
+			t.sent = time.Now()
+			resp, err := c.jobs.TriggerJob(cctx, &tockv1.TriggerJobRequest{Name: w3Job})
+			t.returned = time.Now()
+			if err != nil {
+				t.err = err
+				return
+			}
+			t.id = resp.GetExecution().GetId()
+			t.created = resp.GetExecution().GetCreateTime().AsTime()
+		}()
+		if (i+1)%50 == 0 {
+			env.statusf(tag, "triggered %d/%d", i+1, n)
+		}
+	}
+	wg.Wait()
+
+	want := make(map[string]bool, n)
+	for _, t := range out {
+		if t.err == nil {
+			want[t.id] = true
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		recs, err := c.records.records(ctx, recordFilter{Prefix: w3Job})
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range recs {
+			if want[rec.ID] {
+				want[rec.ID] = false
+			}
+		}
+		left := 0
+		for _, w := range want {
+			if w {
+				left++
+			}
+		}
+		if left == 0 || time.Now().After(deadline) {
+			return out, nil
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
