@@ -10,7 +10,7 @@ import (
 )
 
 // startRequest turns an assignment into the Start message for the local service: every field
-// the service needs is copied verbatim, except the trace context, which is tc (the agent
+// the service needs is copied, upstream results included, except the trace context, which is tc (the agent
 // span's; see Agent.startSpan).
 func startRequest(a *agentv1.Assignment, tc map[string]string) *handlerv1.ExecuteRequest {
 	return &handlerv1.ExecuteRequest{Kind: &handlerv1.ExecuteRequest_Start{Start: &handlerv1.Start{
@@ -26,7 +26,22 @@ func startRequest(a *agentv1.Assignment, tc map[string]string) *handlerv1.Execut
 		ShardIndex:   a.GetShardIndex(),
 		ShardTotal:   a.GetShardTotal(),
 		TraceContext: tc,
+		Upstream:     upstreamToService(a.GetUpstream()),
 	}}}
+}
+
+// upstreamToService copies the results of the jobs an execution depends on.
+func upstreamToService(in []*agentv1.Upstream) []*handlerv1.Upstream {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]*handlerv1.Upstream, 0, len(in))
+	for _, u := range in {
+		out = append(out, &handlerv1.Upstream{
+			Job: u.GetJob(), ExecutionId: u.GetExecutionId(), Output: u.GetOutput(), ContentType: u.GetContentType(),
+		})
+	}
+	return out
 }
 
 func cancelRequest(executionID, reason string) *handlerv1.ExecuteRequest {

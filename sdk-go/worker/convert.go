@@ -37,6 +37,11 @@ func executionFromProto(m *handlerv1.Start) Execution {
 		ShardTotal:  int(m.GetShardTotal()),
 		ContentType: m.GetContentType(),
 	}
+	for _, u := range m.GetUpstream() {
+		info.Upstream = append(info.Upstream, Upstream{
+			Job: u.GetJob(), ExecutionID: u.GetExecutionId(), Output: u.GetOutput(), ContentType: u.GetContentType(),
+		})
+	}
 	if m.GetNominalTime() != nil {
 		info.NominalTime = m.GetNominalTime().AsTime()
 	}

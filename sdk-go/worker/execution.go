@@ -35,6 +35,20 @@ type Execution struct {
 	Deadline time.Time
 	// ContentType is the media type of the payload, such as "application/json".
 	ContentType string
+	// Upstream holds, for an execution started because the jobs it depends on succeeded,
+	// their results.
+	Upstream []Upstream
+}
+
+// Upstream is the result of a job an execution depends on.
+type Upstream struct {
+	// Job is the upstream job's name.
+	Job string
+	// ExecutionID is the upstream execution's id.
+	ExecutionID string
+	// Output is what its handler returned, ContentType the output's media type.
+	Output      []byte
+	ContentType string
 }
 
 // execKey is the context key of the running execution.

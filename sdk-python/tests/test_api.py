@@ -18,6 +18,7 @@ def test_public_names() -> None:
         "ExecutionContext",
         "HandlerError",
         "NonRetryableError",
+        "Upstream",
         "Worker",
         "__version__",
         "current_execution",

@@ -533,3 +533,26 @@ async def test_heartbeats_are_throttled(serve: Serve) -> None:
         beats = stream.kinds(execution_id).count("heartbeat")
         # The first heartbeat is sent at once; later ones at most once a second.
         assert 1 <= beats <= 1 + int(elapsed), (name, beats, elapsed)
+
+
+@tock.handler
+def upstream_jobs(ctx: tock.ExecutionContext, payload: bytes) -> dict[str, Any]:
+    return {u.job: json.loads(u.output) for u in ctx.upstream}
+
+
+async def test_upstream_results_reach_the_handler(serve: Serve) -> None:
+    _, agent = await serve(upstream_jobs)
+    stream = agent.open()
+    exec_id = await stream.start(
+        "upstream_jobs",
+        upstream=[
+            pb.Upstream(
+                job="extract",
+                execution_id="e-1",
+                output=b'{"rows": 3}',
+                content_type="application/json",
+            )
+        ],
+    )
+    result = await stream.result(exec_id)
+    assert json.loads(result.output.data) == {"extract": {"rows": 3}}

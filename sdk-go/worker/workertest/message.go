@@ -35,6 +35,8 @@ type Start struct {
 	// TraceContext is the W3C trace context ("traceparent", "tracestate") of the execution's
 	// trace. Default: none.
 	TraceContext map[string]string
+	// Upstream are the results of the jobs the execution depends on. Default: none.
+	Upstream []worker.Upstream
 }
 
 // Outcome is how an execution ended, named as the control plane records it.
@@ -111,6 +113,11 @@ func startRequest(s Start) *handlerv1.ExecuteRequest {
 		ShardIndex:   int32(s.ShardIndex),
 		ShardTotal:   int32(s.ShardTotal),
 		TraceContext: maps.Clone(s.TraceContext),
+	}
+	for _, u := range s.Upstream {
+		m.Upstream = append(m.Upstream, &handlerv1.Upstream{
+			Job: u.Job, ExecutionId: u.ExecutionID, Output: u.Output, ContentType: u.ContentType,
+		})
 	}
 	if !s.Deadline.IsZero() {
 		m.Deadline = timestamppb.New(s.Deadline)

@@ -18,7 +18,7 @@ it is given::
     asyncio.run(main())
 """
 
-from ._context import ExecutionContext, current_execution
+from ._context import ExecutionContext, Upstream, current_execution
 from ._errors import HandlerError, NonRetryableError
 from ._handler import handler
 from ._version import __version__
@@ -28,6 +28,7 @@ __all__ = [
     "ExecutionContext",
     "HandlerError",
     "NonRetryableError",
+    "Upstream",
     "Worker",
     "__version__",
     "current_execution",

@@ -68,6 +68,20 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@dataclass(frozen=True)
+class Upstream:
+    """The result of a job an execution depends on."""
+
+    job: str
+    """The upstream job's name."""
+    execution_id: str
+    """The upstream execution's id."""
+    output: bytes
+    """What its handler returned."""
+    content_type: str
+    """The media type of ``output``."""
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class ExecutionContext:
     """The execution a handler runs: who asked for it, when, and how to report back.
@@ -104,6 +118,8 @@ class ExecutionContext:
     """The media type of the payload, such as ``"application/json"``."""
     trace_context: dict[str, str] = field(default_factory=dict)
     """W3C trace context (``traceparent``, ``tracestate``) of the execution's trace."""
+    upstream: tuple[Upstream, ...] = ()
+    """For an execution started because the jobs it depends on succeeded: their results."""
 
     _reporter: _Reporter = field(default_factory=_NullReporter, repr=False)
     _cancellation: _Cancellation = field(default_factory=_Cancellation, repr=False)

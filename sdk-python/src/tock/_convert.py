@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ._context import ExecutionContext, _Cancellation, _Reporter
+from ._context import ExecutionContext, Upstream, _Cancellation, _Reporter
 from ._gen import handler_pb2 as pb
 
 JSON = "application/json"
@@ -134,6 +134,15 @@ def context_from_start(
         deadline=to_datetime(start.deadline) if start.HasField("deadline") else None,
         content_type=start.content_type,
         trace_context=dict(start.trace_context),
+        upstream=tuple(
+            Upstream(
+                job=u.job,
+                execution_id=u.execution_id,
+                output=u.output,
+                content_type=u.content_type,
+            )
+            for u in start.upstream
+        ),
         _reporter=reporter,
         _cancellation=cancellation,
     )
