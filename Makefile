@@ -82,12 +82,14 @@ check-generated: ## fail when generated code is stale (runs make generate and di
 		git status --porcelain -- proto docs/api sdk-python/src/tock/_gen; exit 1; fi
 
 .PHONY: lint
-lint: tools $(VENV)/.installed ## buf lint and format, go vet, gofmt, staticcheck, ruff, mypy
+lint: tools $(VENV)/.installed ## buf lint and format, go vet, gofmt, staticcheck, promtool, ruff, mypy
 	buf lint
 	buf format --diff --exit-code
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	staticcheck ./...
+	promtool check rules docs/observability/tock-alerts.rules.yml
+	promtool test rules docs/observability/tock-alerts.test.yml
 	$(VENV)/bin/ruff check sdk-python examples/python
 	$(VENV)/bin/ruff format --check sdk-python examples/python
 	$(VENV)/bin/mypy --config-file sdk-python/pyproject.toml sdk-python/src

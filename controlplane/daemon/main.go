@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tockhq/tock/controlplane/discovery"
+	"github.com/tockhq/tock/controlplane/telemetry"
 )
 
 // Main runs tockd with args (without the program name) and returns the exit code.
@@ -37,7 +38,7 @@ func newRootCommand() *cobra.Command {
 		Use:   "tockd",
 		Short: "Tock's control plane",
 		Long: "tockd is Tock's control plane. Run it with no command for a production replica, or\n" +
-			"`tockd dev` for a development server with an agent in the same process.",
+			"`tockd dev` for a development server with an agent in the same process." + telemetry.EnvHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,

@@ -626,16 +626,6 @@ func (d *Dispatcher) janitorLoop(ctx context.Context) {
 	}
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // timeHeap is a min-heap of times.
 type timeHeap []time.Time
 

@@ -40,6 +40,21 @@
 //	                         │ Heartbeat/Started/Results/Release
 //	                         └──────────▶ store (ExtendLeases, MarkStarted, CompleteExecutions…)
 //
+// # Placement
+//
+// Which candidates go to which agents is decided by a pure core (strategy.go): the claim's
+// candidates and the agents as they stand in, assignments out, never beyond an agent's free
+// capacity. Each execution carries its job's routing strategy: weighted least connections
+// (the default), least connections, round robin, smooth weighted round robin, random,
+// consistent hash over every replica's agents, broadcast and sharding (a fire's execution is
+// made, in the claim's transaction, into one pinned execution per live agent, or into its
+// shards) and shortest expected job first (candidates of a priority reordered by their jobs'
+// recent run times). A claim reads more candidates than there are free slots, so that the
+// order has something to choose from and executions waiting for one agent do not hold up the
+// others. An agent silent for three heartbeat intervals is offered nothing; one that discovery
+// drops while it drains keeps its session until its work is done. With a discovery source that
+// does not keep agents in the store (Consul), the owner records its agents there for the API.
+//
 // # Timeliness
 //
 // Executions carry a not-before time on the database clock: a fire's nominal time, a

@@ -64,6 +64,17 @@ type placementState struct {
 	roundRobin map[string]string
 	// smooth is each job's smooth weighted round-robin state: every agent's current weight.
 	smooth map[string]map[string]int
+	// turns is weighted least connections' round-robin state among agents about as loaded,
+	// across jobs: every agent's current weight.
+	turns map[string]int
+}
+
+// balance returns the turns of weighted least connections.
+func (s *placementState) balance() map[string]int {
+	if s.turns == nil {
+		s.turns = map[string]int{}
+	}
+	return s.turns
 }
 
 // maxRememberedJobs bounds the jobs placementState remembers; beyond it, it starts afresh,
@@ -71,7 +82,7 @@ type placementState struct {
 const maxRememberedJobs = 10000
 
 func (s placementState) clone() placementState {
-	out := placementState{roundRobin: maps.Clone(s.roundRobin), smooth: make(map[string]map[string]int, len(s.smooth))}
+	out := placementState{roundRobin: maps.Clone(s.roundRobin), smooth: make(map[string]map[string]int, len(s.smooth)), turns: maps.Clone(s.turns)}
 	if out.roundRobin == nil || len(out.roundRobin) > maxRememberedJobs {
 		out.roundRobin = map[string]string{}
 	}
@@ -150,7 +161,7 @@ func (p *placement) choose(e *store.Execution) *slot {
 	}
 	// Weighted least connections: the default, and how sharded, broadcast and
 	// shortest-expected-job-first executions are placed.
-	return best(eligible, lessLoaded)
+	return p.leastLoaded(eligible)
 }
 
 // best returns the agent less prefers above all others.

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,15 @@ func TestStrategies(t *testing.T) {
 			},
 			cands: routed(2, "j", store.RouteWeightedLeastConnections),
 			want:  "b b", // (3+1)/4 = 1 < (1+1)/1, then (4+1)/4 < 2
+		},
+		{
+			name: "weighted least connections keeps work from an agent well ahead on load",
+			slots: []slot{
+				{id: "a", handlers: handlers("echo"), weight: 3, free: 10, inFlight: 6},
+				{id: "b", handlers: handlers("echo"), weight: 1, free: 10},
+			},
+			cands: routed(5, "j", ""),
+			want:  "b b a a b", // b catches up to a's 2 per unit of weight, then they take turns 3:1
 		},
 		{
 			name:   "least connections ignores the weights",
@@ -401,4 +411,45 @@ func TestShortestExpectedFirstWhenScarce(t *testing.T) {
 	require.Len(t, got, 2)
 	require.Equal(t, "2", got[0].ExecutionID, "the 1s job first")
 	require.Equal(t, "3", got[1].ExecutionID, "then the 10s one")
+}
+
+// TestWeightedLeastConnectionsShares runs executions of equal length through the placement as
+// the dispatcher does, one claim per arrival with departures in between, at several loads
+// below capacity: each agent runs its weight's share, within 5%.
+func TestWeightedLeastConnectionsShares(t *testing.T) {
+	t.Parallel()
+	for _, inFlight := range []int{6, 9, 12, 15, 18} {
+		t.Run(fmt.Sprint(inFlight), func(t *testing.T) {
+			t.Parallel()
+			weights := map[string]int{"a": 1, "b": 2, "c": 3}
+			rng := rand.New(rand.NewPCG(uint64(inFlight), 1))
+			const total, capacity = 1200, 10
+			var (
+				state   placementState
+				running = map[string][]float64{} // agent → end times
+				done    = map[string]int{}
+				now     float64
+			)
+			for i := range total {
+				now += (0.8 + 0.4*rng.Float64()) / float64(inFlight) // a run lasts about 1
+				var slots []slot
+				for id, w := range weights {
+					running[id] = slices.DeleteFunc(running[id], func(end float64) bool { return end <= now })
+					slots = append(slots, slot{id: id, handlers: handlers("echo"), weight: w,
+						free: capacity - len(running[id]), inFlight: len(running[id])})
+				}
+				p := newPlacement(slots, nil, state, 0)
+				got := p.pick(routed(1, fmt.Sprint(i), ""))
+				require.Len(t, got, 1)
+				state = p.state
+				id := got[0].AgentID
+				running[id] = append(running[id], now+0.95+0.1*rng.Float64())
+				done[id]++
+			}
+			for id, w := range weights {
+				want := float64(total*w) / 6
+				require.InDelta(t, want, done[id], want*0.05, "agent %s (weight %d): %v", id, w, done)
+			}
+		})
+	}
 }

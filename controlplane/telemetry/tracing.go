@@ -180,3 +180,15 @@ func SamplerFromEnv(getenv func(string) string) (sdktrace.Sampler, error) {
 	}
 	return nil, fmt.Errorf("OTEL_TRACES_SAMPLER %q: use always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio", name)
 }
+
+// EnvHelp describes the environment NewTracing reads, for tockd's help.
+const EnvHelp = `
+
+Tracing (OpenTelemetry; see docs/observability.md):
+  OTEL_EXPORTER_OTLP_ENDPOINT  export spans over OTLP (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); without it
+                               nothing is exported, but executions still get trace ids
+  OTEL_EXPORTER_OTLP_PROTOCOL  grpc (default) or http/protobuf
+  OTEL_EXPORTER_OTLP_HEADERS, _INSECURE, _CERTIFICATE, _TIMEOUT, _COMPRESSION (and their _TRACES_ forms)
+  OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG   sampler (default parentbased_always_on), e.g.
+                               parentbased_traceidratio with 0.01
+  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES     service.name (default tockd) and other attributes`
