@@ -530,3 +530,26 @@ func TestDefaultID(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "7402", port)
 }
+
+func TestAssignmentAheadOfItsStartTime(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	e.waitHealthy()
+	r, _ := e.connect(1)
+
+	// Work handed over ahead of its time is reported started at its start time, holds a
+	// slot while it waits, and runs its handler then.
+	at := time.Now().Add(200 * time.Millisecond).UTC().Truncate(time.Microsecond)
+	asg := assignment("exec-ahead", "info", 1)
+	asg.StartTime = timestamppb.New(at)
+	asg.Deadline = timestamppb.New(at.Add(time.Minute))
+	r.assign(asg)
+	started := r.started()
+	require.Equal(t, []string{"exec-ahead"}, ids(started.GetExecutions()))
+	require.True(t, started.GetTime().AsTime().Equal(at), "started at %s, want %s", started.GetTime().AsTime(), at)
+	require.False(t, time.Now().Before(at), "reported started before its start time")
+	res := r.result("exec-ahead")
+	require.Equal(t, agentv1.Outcome_OUTCOME_SUCCEEDED, res.GetOutcome())
+	require.False(t, time.Now().Before(at), "the result came before the start time")
+	require.True(t, res.GetStartTime().AsTime().Equal(at))
+}

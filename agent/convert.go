@@ -27,6 +27,7 @@ func startRequest(a *agentv1.Assignment, tc map[string]string) *handlerv1.Execut
 		ShardTotal:   a.GetShardTotal(),
 		TraceContext: tc,
 		Upstream:     upstreamToService(a.GetUpstream()),
+		StartTime:    a.GetStartTime(),
 	}}}
 }
 

@@ -59,7 +59,9 @@ func (a *Agent) assign(s *session, assignments []*agentv1.Assignment) {
 		return // the session was replaced; its replica no longer owns this agent
 	}
 	now := time.Now()
-	var started []*agentv1.RunningExecution
+	// Started reports by start time: now, or the later time of work assigned ahead of it.
+	started := map[time.Time][]*agentv1.RunningExecution{}
+	var startTimes []time.Time
 	released := map[string][]*agentv1.RunningExecution{}
 	var reasons []string
 	release := func(asg *agentv1.Assignment, reason string) {
@@ -109,13 +111,22 @@ func (a *Agent) assign(s *session, assignments []*agentv1.Assignment) {
 		case a.results.len() >= a.cfg.ResultBufferLimit:
 			release(asg, ReasonResultBufferFull)
 		default:
-			a.startLocked(asg, now)
-			started = append(started, &agentv1.RunningExecution{ExecutionId: id, LeaseEpoch: epoch})
+			at := a.startLocked(asg, now)
+			if _, ok := started[at]; !ok {
+				startTimes = append(startTimes, at)
+			}
+			started[at] = append(started[at], &agentv1.RunningExecution{ExecutionId: id, LeaseEpoch: epoch})
 		}
 	}
 
-	if len(started) > 0 {
-		s.out.push(startedMessage(started, now))
+	for _, at := range startTimes {
+		if !at.After(now) {
+			s.out.push(startedMessage(started[at], at))
+			continue
+		}
+		// Work assigned ahead is reported started when its handler starts.
+		refs := started[at]
+		time.AfterFunc(at.Sub(now), func() { a.reportStarted(s, refs, at) })
 	}
 	for _, reason := range reasons {
 		s.out.push(releaseMessage(released[reason], reason))
@@ -123,14 +134,39 @@ func (a *Agent) assign(s *session, assignments []*agentv1.Assignment) {
 	}
 }
 
-// startLocked sends the Start for asg to the local service and tracks the execution.
-func (a *Agent) startLocked(asg *agentv1.Assignment, now time.Time) {
+// reportStarted tells session s that the executions it assigned ahead of their start time
+// at have started, those still running under the same lease.
+func (a *Agent) reportStarted(s *session, refs []*agentv1.RunningExecution, at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.session != s {
+		return // the next session learns of them from the Hello
+	}
+	live := refs[:0:0]
+	for _, r := range refs {
+		if ex, ok := a.running[r.GetExecutionId()]; ok && ex.epoch == r.GetLeaseEpoch() {
+			live = append(live, r)
+		}
+	}
+	if len(live) > 0 {
+		s.out.push(startedMessage(live, at))
+	}
+}
+
+// startLocked sends the Start for asg to the local service and tracks the execution. It
+// returns when the handler starts: now, or the assignment's later start time, until which
+// the service holds the execution (and the agent counts it as running).
+func (a *Agent) startLocked(asg *agentv1.Assignment, now time.Time) time.Time {
 	span, tc := a.startSpan(asg)
+	start := now
+	if st := asg.GetStartTime(); st != nil && st.AsTime().After(now) {
+		start = st.AsTime()
+	}
 	ex := &execution{
 		id:      asg.GetExecutionId(),
 		epoch:   asg.GetLeaseEpoch(),
 		handler: asg.GetHandler(),
-		start:   now,
+		start:   start,
 		gen:     a.svc.gen,
 		span:    span,
 	}
@@ -143,6 +179,7 @@ func (a *Agent) startLocked(asg *agentv1.Assignment, now time.Time) {
 		ex.timer = time.AfterFunc(wait, func() { a.expire(id, epoch) })
 	}
 	a.logExecution(slog.LevelDebug, ex, "execution started", "job", asg.GetJob(), "attempt", asg.GetAttempt())
+	return start
 }
 
 // cancelLocked asks the local service to cancel ex; its result comes back as usual.

@@ -40,6 +40,10 @@ type Config struct {
 	// Lease is how long an assignment lasts without a heartbeat from its agent; then the
 	// execution is LOST and retried. At least 1s; the flag's default is 15s.
 	Lease time.Duration
+	// Lookahead is how long before their time executions may be assigned, carrying their
+	// start time, so that work due at one instant starts on time; 0 assigns due work only.
+	// At most 10s; the flag's default is 1s.
+	Lookahead time.Duration
 	// Retention is how long finished executions and fires are kept; 0 keeps them forever.
 	// The flag's default is 168h (7 days).
 	Retention time.Duration
@@ -66,6 +70,7 @@ const (
 	DefaultAppAddr    = "127.0.0.1:7403"
 	DefaultReplicaTTL = 10 * time.Second
 	DefaultLease      = 15 * time.Second
+	DefaultLookahead  = time.Second
 	DefaultRetention  = 7 * 24 * time.Hour
 )
 
@@ -76,6 +81,7 @@ const (
 	minRetention  = time.Minute
 	minLease      = time.Second
 	maxLease      = 24 * time.Hour
+	maxLookahead  = 10 * time.Second
 )
 
 // check reports the first flag out of bounds, as a usage error.
@@ -85,6 +91,9 @@ func (c Config) check() error {
 	}
 	if c.Lease < minLease || c.Lease > maxLease {
 		return usageError{fmt.Errorf("--lease %s: must be from %s to %s", c.Lease, minLease, maxLease)}
+	}
+	if c.Lookahead < 0 || c.Lookahead > maxLookahead {
+		return usageError{fmt.Errorf("--lookahead %s: must be from 0 to %s", c.Lookahead, maxLookahead)}
 	}
 	switch {
 	case c.Discovery != "" && c.Discovery != discoveryBuiltin && c.Discovery != discoveryConsul:

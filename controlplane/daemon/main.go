@@ -56,6 +56,7 @@ func newRootCommand() *cobra.Command {
 	flags.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "gRPC address other replicas and agents reach this replica at (default: --grpc-addr)")
 	flags.DurationVar(&cfg.ReplicaTTL, "replica-ttl", DefaultReplicaTTL, "how long this replica's registration lasts unless refreshed; a dead replica's agents move after about this long (1s to 10m)")
 	flags.DurationVar(&cfg.Lease, "lease", DefaultLease, "how long an assignment lasts without a heartbeat from its agent before it is retried; keep it a few seconds above --replica-ttl")
+	flags.DurationVar(&cfg.Lookahead, "lookahead", DefaultLookahead, "how long before their time executions may be assigned (with their start time) so that work due at one instant starts on time; 0 assigns due work only (0 to 10s)")
 	flags.DurationVar(&cfg.Retention, "retention", DefaultRetention, "how long finished executions and fires are kept; 0 keeps them forever")
 	flags.StringVar(&cfg.LogFormat, "log-format", "", "log format: text or json (default: text for dev, json otherwise)")
 	flags.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")

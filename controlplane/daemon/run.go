@@ -96,13 +96,19 @@ func Run(ctx context.Context, cfg Config) error {
 		Replicas:     disc.replicas,
 		ReplicaTTL:   cfg.ReplicaTTL,
 		Lease:        cfg.Lease,
+		Lookahead:    lookahead(cfg.Lookahead),
 		MirrorAgents: disc.mirror,
 		Registerer:   reg,
 		Logger:       log,
 
 		TracerProvider: tp,
 	}, st, disc.agents)
-	sched := scheduler.New(scheduler.Config{Logger: log, TracerProvider: tp, Registerer: reg}, st, disp.OnFires)
+	sched := scheduler.New(scheduler.Config{
+		// Fires are recorded ahead of the dispatcher's lookahead, so that their executions
+		// exist when it looks.
+		Horizon: cfg.Lookahead + time.Second,
+		Logger:  log, TracerProvider: tp, Registerer: reg,
+	}, st, disp.OnFires)
 	pruner := retention.New(retention.Config{Retention: cfg.Retention, Registerer: reg, Logger: log}, st)
 
 	grpcSrv := grpc.NewServer(
@@ -255,4 +261,12 @@ func httpMux(gateway http.Handler, reg *prometheus.Registry, st store.Store) htt
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	return mux
+}
+
+// lookahead converts --lookahead to the dispatcher's setting, where 0 means its default.
+func lookahead(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

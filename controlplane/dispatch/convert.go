@@ -24,17 +24,29 @@ func assignmentToProto(e *store.Execution, defaultTimeout time.Duration) *agentv
 		Attempt:     int32(e.Attempt),
 		LeaseEpoch:  e.LeaseEpoch,
 		NominalTime: timestamppb.New(e.NominalTime),
-		Deadline:    timestamppb.New(e.AssignedAt.Add(timeout)),
+		Deadline:    timestamppb.New(startOf(e).Add(timeout)),
 		Payload:     e.Payload,
 		ContentType: e.ContentType,
 		ShardIndex:  int32(e.Route.ShardIndex),
 		ShardTotal:  int32(e.Route.ShardTotal),
+	}
+	if e.NotBefore.After(e.AssignedAt) {
+		a.StartTime = timestamppb.New(e.NotBefore)
 	}
 	if e.TraceContext != "" {
 		a.TraceContext = map[string]string{TraceContextKey: e.TraceContext}
 	}
 	a.Upstream = upstreamToProto(e.Upstream)
 	return a
+}
+
+// startOf returns when an assigned execution may start: at its assignment, or at its
+// not-before time when it was assigned ahead of it.
+func startOf(e *store.Execution) time.Time {
+	if e.NotBefore.After(e.AssignedAt) {
+		return e.NotBefore
+	}
+	return e.AssignedAt
 }
 
 func refsFromProto(rs []*agentv1.RunningExecution) []store.ExecRef {

@@ -52,6 +52,12 @@ type Config struct {
 	// JanitorInterval is how often lapsed leases, and schedule-to-start and schedule-to-close
 	// timeouts, are expired. Default 1s.
 	JanitorInterval time.Duration
+	// Lookahead is how long before its not-before time an execution may be assigned, when
+	// an agent has room once due work is placed: the assignment carries its start time and
+	// the SDK starts the handler then, so that a burst of work due at one instant (a cron
+	// minute of many jobs) starts on time instead of queueing behind its claims. Negative
+	// assigns due work only. Default 1s.
+	Lookahead time.Duration
 	// MaxBatch is the most executions claimed per transaction. Default 1000.
 	MaxBatch int
 	// DefaultTimeout bounds executions that have none. Default 1m.
@@ -89,6 +95,10 @@ func (c Config) withDefaults(st store.Store) Config {
 	def(&c.CancelResend, 5*time.Second)
 	def(&c.ReconnectMin, 100*time.Millisecond)
 	def(&c.ReconnectMax, 5*time.Second)
+	if c.Lookahead == 0 {
+		c.Lookahead = time.Second
+	}
+	c.Lookahead = max(c.Lookahead, 0)
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1000
 	}
@@ -212,9 +222,11 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// WakeAt makes the loop look for pending work at t, a database time (or now, if t has
-// passed). The timer is armed on the local clock through the measured offset.
+// WakeAt makes the loop look for pending work due at t, a database time: Lookahead before
+// it (or now, if that has passed). The timer is armed on the local clock through the
+// measured offset.
 func (d *Dispatcher) WakeAt(t time.Time) {
+	t = t.Add(-d.cfg.Lookahead)
 	if !t.After(d.clock.Now()) {
 		d.Wake()
 		return
@@ -399,9 +411,10 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, bool, []string) {
 	limit := min(free, d.cfg.MaxBatch)
 	place := d.startPlacement(slots, owns)
 	claimed, err := d.store.ClaimExecutions(ctx, store.ClaimParams{
-		Handlers: slices.Sorted(maps.Keys(ready)),
-		Limit:    claimWindow(limit, d.cfg.MaxBatch),
-		Lease:    d.cfg.Lease,
+		Handlers:  slices.Sorted(maps.Keys(ready)),
+		Limit:     claimWindow(limit, d.cfg.MaxBatch),
+		Lease:     d.cfg.Lease,
+		Lookahead: d.cfg.Lookahead,
 		// Pick and FanOut may run more than once when the transaction is retried: each run
 		// places afresh from the same state.
 		Pick: func(candidates []store.Execution) []store.Assignment {
@@ -423,7 +436,8 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, bool, []string) {
 	perAgent := make(map[string][]store.Execution)
 	for _, e := range claimed {
 		perAgent[e.AgentID] = append(perAgent[e.AgentID], e)
-		d.metrics.scheduleToStart.Observe(e.AssignedAt.Sub(e.NotBefore).Seconds())
+		// Work assigned ahead of its time waited for nothing.
+		d.metrics.scheduleToStart.Observe(max(0, e.AssignedAt.Sub(e.NotBefore).Seconds()))
 	}
 	for id, execs := range perAgent {
 		if s := byID[id]; s == nil || !s.assign(execs) {

@@ -40,6 +40,19 @@
 //	                         │ Heartbeat/Started/Results/Release
 //	                         └──────────▶ store (ExtendLeases, MarkStarted, CompleteExecutions…)
 //
+// A session's reader never waits for the store. It hands Started, Release and Results to the
+// stream's reports writer, which applies everything that arrived while its previous write was
+// in flight at once: MarkStarted, then ReleaseExecutions, then one CompleteExecutions for up
+// to 1,000 results, acknowledged in one message once the transaction commits. An execution
+// whose result is in the same write is not marked running first: its start time goes with
+// the result, and the store keeps the earlier of the two starts. A failed result write ends
+// the stream, and the agent sends its unacknowledged results again on the next one.
+// Heartbeats have a writer of their own, so that lease extensions never wait behind results;
+// only the newest heartbeat's executions are extended, less those whose results have arrived
+// since. The store accepts these writes in any order: a lease extension or start applied
+// after the execution's result or release changes nothing. When the stream ends, the writers
+// apply what they hold within five seconds, without acknowledging it.
+//
 // # Placement
 //
 // Which candidates go to which agents is decided by a pure core (strategy.go): the claim's

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -235,8 +236,9 @@ func (s *session) connect(ctx context.Context) error {
 		return fmt.Errorf("dial agent %s: %w", s.agent.Address, err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// A failed result write ends the stream with its error as the cause.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	stream, err := agentv1.NewAgentServiceClient(conn).Connect(ctx)
 	if err != nil {
 		return fmt.Errorf("open session: %w", err)
@@ -265,11 +267,17 @@ func (s *session) connect(ctx context.Context) error {
 	s.reports.start(ctx)
 	defer s.reports.stop() // writes what is buffered, under a context of its own
 
+	w := s.startWriters(ctx, cancel)
 	writeErr := make(chan error, 1)
 	go func() { writeErr <- s.write(ctx, stream) }()
-	readErr := s.read(ctx, stream)
-	cancel()
-	if werr := <-writeErr; werr != nil && errors.Is(readErr, io.EOF) {
+	readErr := s.read(ctx, stream, w)
+	cancel(nil)
+	w.wait() // writes what is queued, under a context of its own
+	werr := <-writeErr
+	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	if werr != nil && errors.Is(readErr, io.EOF) {
 		return werr
 	}
 	return readErr
@@ -319,7 +327,9 @@ func (s *session) write(ctx context.Context, stream agentv1.AgentService_Connect
 	}
 }
 
-func (s *session) read(ctx context.Context, stream agentv1.AgentService_ConnectClient) error {
+// read applies the agent's reports as they come. It never waits for the store: what is
+// written there is handed to the stream's writers (storeWriters).
+func (s *session) read(ctx context.Context, stream agentv1.AgentService_ConnectClient, w *storeWriters) error {
 	for {
 		msg, err := stream.Recv()
 		if err != nil {
@@ -327,19 +337,24 @@ func (s *session) read(ctx context.Context, stream agentv1.AgentService_ConnectC
 		}
 		switch k := msg.GetKind().(type) {
 		case *agentv1.ConnectResponse_Heartbeat:
-			s.onHeartbeat(ctx, k.Heartbeat)
+			s.onHeartbeat(k.Heartbeat)
+			// Only the newest heartbeat's executions matter: the others have ended.
+			w.leases.replace(refsFromProto(k.Heartbeat.GetRunning()))
 		case *agentv1.ConnectResponse_Started:
-			refs := refsFromProto(k.Started.GetExecutions())
-			startedAt := k.Started.GetTime().AsTime()
-			if err := s.d.store.MarkStarted(ctx, refs, startedAt); err != nil {
-				s.d.cfg.Logger.Warn("mark started", "agent", s.agent.ID, "err", err)
-			}
+			w.reports.add(report{started: &startedGroup{
+				at:   k.Started.GetTime().AsTime(),
+				refs: refsFromProto(k.Started.GetExecutions()),
+			}})
 		case *agentv1.ConnectResponse_Results:
-			if err := s.onResults(ctx, k.Results.GetResults()); err != nil {
-				return err
+			ended := s.onResults(k.Results.GetResults())
+			for _, r := range k.Results.GetResults() {
+				w.reports.add(report{result: r})
 			}
+			// Their leases need no extension, and extending them would contend with the
+			// result write for the same rows.
+			w.leases.drop(func(r store.ExecRef) bool { return ended[r.ID] })
 		case *agentv1.ConnectResponse_Release:
-			s.onRelease(ctx, k.Release)
+			w.reports.add(report{released: s.onRelease(k.Release)})
 		case *agentv1.ConnectResponse_Progress:
 			s.reports.addProgress(k.Progress)
 		case *agentv1.ConnectResponse_Log:
@@ -350,7 +365,8 @@ func (s *session) read(ctx context.Context, stream agentv1.AgentService_ConnectC
 	}
 }
 
-func (s *session) onHeartbeat(ctx context.Context, hb *agentv1.Heartbeat) {
+// onHeartbeat takes note of the agent's state; its leases are extended by the leases writer.
+func (s *session) onHeartbeat(hb *agentv1.Heartbeat) {
 	running := make(map[string]struct{}, len(hb.GetRunning()))
 	for _, r := range hb.GetRunning() {
 		running[r.GetExecutionId()] = struct{}{}
@@ -377,25 +393,34 @@ func (s *session) onHeartbeat(ctx context.Context, hb *agentv1.Heartbeat) {
 	if ready && !wasReady {
 		s.d.Wake()
 	}
-	if len(hb.GetRunning()) == 0 {
-		return
-	}
-	if _, err := s.d.store.ExtendLeases(ctx, s.agent.ID, refsFromProto(hb.GetRunning()), s.d.cfg.Lease); err != nil {
-		s.d.cfg.Logger.Warn("extend leases", "agent", s.agent.ID, "err", err)
-	}
 }
 
-// onResults records results and acknowledges them. A result is acknowledged only once the
-// store has applied or rejected it; if the store is unreachable the results stay with the
-// agent, which sends them again on the next session.
-func (s *session) onResults(ctx context.Context, results []*agentv1.Result) error {
-	completions := make([]store.Completion, 0, len(results))
+// onResults takes note of results as they arrive, and returns their executions: the agent's
+// slots are free again. The results are recorded and acknowledged by the reports writer
+// (recordResults).
+func (s *session) onResults(results []*agentv1.Result) map[string]bool {
+	ended := make(map[string]bool, len(results))
+	s.mu.Lock()
 	for _, r := range results {
-		completions = append(completions, completionFromProto(r))
+		ended[r.GetExecutionId()] = true
+		delete(s.outstanding, r.GetExecutionId())
+		delete(s.cancelSent, r.GetExecutionId())
 	}
+	s.mu.Unlock()
+	s.d.Wake()
+	return ended
+}
+
+// recordResults records results, which may come from several messages, in one store
+// transaction and acknowledges them. A result is acknowledged only once the store has applied
+// or rejected it; if the store fails, the error ends the stream and the results stay with the
+// agent, which sends them again on the next session. Results recorded after the stream ended
+// (streamCtx done) are not acknowledged: the agent sends them again, and they are rejected as
+// recorded already.
+func (s *session) recordResults(ctx, streamCtx context.Context, completions []store.Completion) error {
 	outcomes, err := s.d.store.CompleteExecutions(ctx, completions, retry.Plan)
 	if err != nil {
-		return fmt.Errorf("record %d results: %w", len(results), err)
+		return fmt.Errorf("record %d results: %w", len(completions), err)
 	}
 	ack := &agentv1.Ack{Results: make([]*agentv1.ResultAck, 0, len(outcomes))}
 	retried := false
@@ -412,13 +437,13 @@ func (s *session) onResults(ctx context.Context, results []*agentv1.Result) erro
 			retried = true
 		}
 	}
-	s.mu.Lock()
-	for _, r := range results {
-		delete(s.outstanding, r.GetExecutionId())
-		delete(s.cancelSent, r.GetExecutionId())
+	if streamCtx.Err() == nil {
+		select {
+		case s.sendCh <- &agentv1.ConnectRequest{Kind: &agentv1.ConnectRequest_Ack{Ack: ack}}:
+		case <-streamCtx.Done():
+		}
 	}
-	s.mu.Unlock()
-	s.send(&agentv1.ConnectRequest{Kind: &agentv1.ConnectRequest_Ack{Ack: ack}})
+	// Dependent jobs' executions may have been created.
 	s.d.Wake()
 	if retried {
 		s.d.wakeForRetries()
@@ -426,11 +451,10 @@ func (s *session) onResults(ctx context.Context, results []*agentv1.Result) erro
 	return nil
 }
 
-func (s *session) onRelease(ctx context.Context, rel *agentv1.Release) {
+// onRelease takes note of executions the agent hands back and returns them, for the reports
+// writer to put back to pending.
+func (s *session) onRelease(rel *agentv1.Release) []store.ExecRef {
 	refs := refsFromProto(rel.GetExecutions())
-	if err := s.d.store.ReleaseExecutions(ctx, refs); err != nil {
-		s.d.cfg.Logger.Warn("release executions", "agent", s.agent.ID, "err", err)
-	}
 	s.mu.Lock()
 	for _, r := range refs {
 		delete(s.outstanding, r.ID)
@@ -439,7 +463,7 @@ func (s *session) onRelease(ctx context.Context, rel *agentv1.Release) {
 	s.holdUntil = time.Now().Add(s.d.cfg.HeartbeatInterval)
 	s.mu.Unlock()
 	s.d.cfg.Logger.Info("agent released executions", "agent", s.agent.ID, "count", len(refs), "reason", rel.GetReason())
-	s.d.Wake()
+	return refs
 }
 
 func handlerSet(names []string) map[string]struct{} {
@@ -448,4 +472,220 @@ func handlerSet(names []string) map[string]struct{} {
 		m[n] = struct{}{}
 	}
 	return m
+}
+
+// Tuning of the store writers of a stream.
+const (
+	// maxReportsPerWrite is the most reports (results, mostly) one write takes: its results
+	// are recorded in one transaction and acknowledged in one message. More wait for the next
+	// write.
+	maxReportsPerWrite = 1000
+	// writersFinalTimeout bounds the last writes when a stream ends.
+	writersFinalTimeout = 5 * time.Second
+)
+
+// storeWriters write one stream's reports to the store off the session's reader, so that the
+// reader never waits for the store, on two lanes:
+//
+//	reader ──Started, Release, Results──▶ reports lane ──MarkStarted, ReleaseExecutions,
+//	       │                                              CompleteExecutions──▶ store, Ack
+//	       └──Heartbeat──▶ leases lane (newest heartbeat only) ──ExtendLeases──▶ store
+//
+// Reports that arrive while a write is in flight are written together by the next; a write
+// marks executions started before it records results, as the agent sent them (or, for an
+// execution whose result it records, passes the start time with the result). Lease
+// extensions never wait behind result writes; the executions whose results arrived are
+// dropped from a pending extension, so that the two rarely write the same rows at once (under
+// SERIALIZABLE, one of them would be retried). The store tolerates the lanes' writes in
+// either order: ExtendLeases changes only live executions with the same lease epoch, so one
+// applied after the execution's result or release does nothing.
+type storeWriters struct {
+	reports *lane[report]
+	leases  *lane[store.ExecRef]
+	wg      sync.WaitGroup
+}
+
+// report is one of the agent's reports for the reports lane: one field is set.
+type report struct {
+	started  *startedGroup
+	released []store.ExecRef
+	result   *agentv1.Result
+}
+
+// startedGroup is the executions of one Started message.
+type startedGroup struct {
+	at   time.Time
+	refs []store.ExecRef
+}
+
+// startWriters runs the writers of the stream whose context is ctx until it ends. A failed
+// result write ends the stream: it cancels ctx with the error as the cause.
+func (s *session) startWriters(ctx context.Context, fail context.CancelCauseFunc) *storeWriters {
+	w := &storeWriters{
+		reports: newLane(maxReportsPerWrite, func(wctx context.Context, reports []report) error {
+			return s.writeReports(wctx, ctx, reports)
+		}),
+		leases: newLane(0, func(wctx context.Context, refs []store.ExecRef) error {
+			if _, err := s.d.store.ExtendLeases(wctx, s.agent.ID, refs, s.d.cfg.Lease); err != nil {
+				s.d.cfg.Logger.Warn("extend leases", "agent", s.agent.ID, "err", err)
+			}
+			return nil
+		}),
+	}
+	w.wg.Go(func() {
+		if err := w.reports.run(ctx); err != nil && ctx.Err() == nil {
+			fail(err)
+		}
+	})
+	w.wg.Go(func() { _ = w.leases.run(ctx) })
+	return w
+}
+
+// wait waits for the writers to end, after their last writes.
+func (w *storeWriters) wait() {
+	w.wg.Wait()
+}
+
+// writeReports applies reports of the stream whose context is streamCtx: executions started
+// (one MarkStarted per start time: those started together share it), then releases, then
+// results (recordResults), whose error it returns. An execution whose result is in the same
+// write is not marked running first: its start time goes with the result, whose start the
+// store records as the earlier of the two, as it would after MarkStarted.
+func (s *session) writeReports(ctx, streamCtx context.Context, reports []report) error {
+	var (
+		started     = make(map[store.ExecRef]time.Time)
+		released    []store.ExecRef
+		completions []store.Completion
+	)
+	for _, r := range reports {
+		switch {
+		case r.started != nil:
+			for _, ref := range r.started.refs {
+				if _, ok := started[ref]; !ok { // the first report counts, as in the store
+					started[ref] = r.started.at
+				}
+			}
+		case r.result != nil:
+			completions = append(completions, completionFromProto(r.result))
+		default:
+			released = append(released, r.released...)
+		}
+	}
+	for i := range completions {
+		c := &completions[i]
+		if at, ok := started[c.ExecRef]; ok {
+			delete(started, c.ExecRef)
+			if c.StartedAt.IsZero() || at.Before(c.StartedAt) {
+				c.StartedAt = at
+			}
+		}
+	}
+	byTime := make(map[time.Time][]store.ExecRef)
+	for ref, at := range started {
+		byTime[at] = append(byTime[at], ref)
+	}
+	for at, refs := range byTime {
+		if err := s.d.store.MarkStarted(ctx, refs, at); err != nil {
+			s.d.cfg.Logger.Warn("mark started", "agent", s.agent.ID, "err", err)
+		}
+	}
+	if len(released) > 0 {
+		if err := s.d.store.ReleaseExecutions(ctx, released); err != nil {
+			s.d.cfg.Logger.Warn("release executions", "agent", s.agent.ID, "err", err)
+		}
+		s.d.Wake()
+	}
+	if len(completions) == 0 {
+		return nil
+	}
+	return s.recordResults(ctx, streamCtx, completions)
+}
+
+// lane writes what a session's reader hands it on a goroutine of its own (run): what arrives
+// while a write is in flight is written together by the next write, up to limit items (0: no
+// limit). When its context ends it writes what is left, under a context of its own, within
+// writersFinalTimeout.
+type lane[T any] struct {
+	limit int
+	write func(ctx context.Context, items []T) error
+	kick  chan struct{}
+
+	mu    sync.Mutex // protects items
+	items []T
+}
+
+func newLane[T any](limit int, write func(ctx context.Context, items []T) error) *lane[T] {
+	return &lane[T]{limit: limit, write: write, kick: make(chan struct{}, 1)}
+}
+
+// add queues items for the next write; it never blocks.
+func (l *lane[T]) add(items ...T) {
+	l.mu.Lock()
+	l.items = append(l.items, items...)
+	l.mu.Unlock()
+	l.wake()
+}
+
+// drop removes queued items that match.
+func (l *lane[T]) drop(match func(T) bool) {
+	l.mu.Lock()
+	l.items = slices.DeleteFunc(l.items, match)
+	l.mu.Unlock()
+}
+
+// replace queues items in place of those not written yet; it never blocks.
+func (l *lane[T]) replace(items []T) {
+	l.mu.Lock()
+	l.items = items
+	l.mu.Unlock()
+	l.wake()
+}
+
+func (l *lane[T]) wake() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run writes until ctx ends, then writes what is left. A write's error ends it and is
+// returned.
+func (l *lane[T]) run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), writersFinalTimeout)
+			defer cancel()
+			for {
+				if more, err := l.flush(final); err != nil || !more {
+					return err
+				}
+			}
+		case <-l.kick:
+		}
+		if _, err := l.flush(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// flush writes what is queued, up to limit items, and reports whether more is left (the lane
+// is then kicked again).
+func (l *lane[T]) flush(ctx context.Context) (more bool, err error) {
+	l.mu.Lock()
+	items := l.items
+	if l.limit > 0 && len(items) > l.limit {
+		items, l.items = items[:l.limit:l.limit], items[l.limit:]
+		more = true
+	} else {
+		l.items = nil
+	}
+	l.mu.Unlock()
+	if more {
+		l.wake()
+	}
+	if len(items) == 0 {
+		return more, nil
+	}
+	return more, l.write(ctx, items)
 }

@@ -247,8 +247,14 @@ type ClaimParams struct {
 	Handlers []string
 	// Limit is the most executions read; 0 reads none.
 	Limit int
-	// Lease is how long an assignment lasts unless the agent heartbeats.
+	// Lease is how long an assignment lasts unless the agent heartbeats, from the later of
+	// the claim and the execution's not-before time.
 	Lease time.Duration
+	// Lookahead also claims executions due within this long after now, once the due ones
+	// leave room under Limit, earliest first: they are assigned ahead of their not-before
+	// time, which travels with the assignment so that the handler starts on time. Zero
+	// claims due executions only.
+	Lookahead time.Duration
 	// Pick chooses an agent for each candidate it wants assigned; candidates it leaves out
 	// stay PENDING. An assignment of a candidate pinned to another agent (Route.PinnedAgent)
 	// is ignored.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	handlerv1 "github.com/tockhq/tock/proto/tock/handler/v1"
 )
@@ -175,14 +176,23 @@ func (s *stream) start(m *handlerv1.Start) {
 	ctx = withTraceContext(ctx, m.GetTraceContext())
 	s.execs[info.ID] = ex
 	s.handlers.Add(1)
-	go s.run(ctx, ex, fn, Payload{Data: m.GetPayload(), ContentType: info.ContentType}, release)
+	var startAt time.Time
+	if m.GetStartTime() != nil {
+		startAt = m.GetStartTime().AsTime()
+	}
+	go s.run(ctx, ex, fn, Payload{Data: m.GetPayload(), ContentType: info.ContentType}, startAt, release)
 }
 
-// run calls the handler, through the interceptors, and queues its result.
-func (s *stream) run(ctx context.Context, ex *execution, fn ExecuteFunc, in Payload, release func()) {
+// run calls the handler, through the interceptors, at startAt (at once when it has passed)
+// and queues its result.
+func (s *stream) run(ctx context.Context, ex *execution, fn ExecuteFunc, in Payload, startAt time.Time, release func()) {
 	defer s.handlers.Done()
 	defer s.w.finished()
-	out, err := invoke(ctx, fn, in)
+	var out Payload
+	err := waitUntil(ctx, startAt)
+	if err == nil {
+		out, err = invoke(ctx, fn, in)
+	}
 
 	var res *handlerv1.ExecuteResponse
 	if err == nil {
@@ -202,6 +212,23 @@ func (s *stream) run(ctx context.Context, ex *execution, fn ExecuteFunc, in Payl
 	delete(s.execs, ex.info.ID)
 	s.mu.Unlock()
 	s.out.push(res)
+}
+
+// waitUntil returns at t, or with the context's cause when ctx ends first (the execution
+// was cancelled, or its deadline passed, while it waited for its start time).
+func waitUntil(ctx context.Context, t time.Time) error {
+	wait := time.Until(t)
+	if wait <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // invoke calls fn, turning a panic into an error. The handler's own panics are already

@@ -499,3 +499,43 @@ func TestTraceContextReachesHandler(t *testing.T) {
 	})
 	require.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", string(es.result().GetOutput().GetData()))
 }
+
+func TestStartTimeDelaysHandler(t *testing.T) {
+	t.Parallel()
+	ran := make(chan time.Time, 1)
+	h := serve(t, worker.Options{}, func(w *worker.Worker) {
+		w.Handle("note", func(context.Context, []byte) ([]byte, error) {
+			ran <- time.Now()
+			return nil, nil
+		})
+		w.Handle("never", func(context.Context, []byte) ([]byte, error) {
+			t.Error("handler ran before its start time")
+			return nil, nil
+		})
+	})
+	es := h.open(context.Background())
+
+	// A start time ahead: the handler runs at it, not before.
+	at := time.Now().Add(150 * time.Millisecond)
+	m := startMsg("s1", "note", at.Add(time.Minute))
+	m.StartTime = timestamppb.New(at)
+	es.start(m)
+	require.Nil(t, es.result().GetError())
+	require.False(t, (<-ran).Before(at), "handler started before its start time")
+
+	// Cancelled while it waits: the handler never runs and the result says cancelled.
+	m = startMsg("s2", "never", time.Now().Add(time.Hour))
+	m.StartTime = timestamppb.New(time.Now().Add(time.Hour))
+	es.start(m)
+	es.cancelExec("s2", "operator asked")
+	e := es.result().GetError()
+	require.NotNil(t, e)
+	require.Equal(t, handlerv1.ErrorCause_ERROR_CAUSE_CANCELLED, e.GetCause())
+
+	// A start time in the past runs at once.
+	m = startMsg("s3", "note", time.Now().Add(time.Minute))
+	m.StartTime = timestamppb.New(time.Now().Add(-time.Hour))
+	es.start(m)
+	require.Nil(t, es.result().GetError())
+	<-ran
+}

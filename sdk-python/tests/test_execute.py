@@ -556,3 +556,34 @@ async def test_upstream_results_reach_the_handler(serve: Serve) -> None:
     )
     result = await stream.result(exec_id)
     assert json.loads(result.output.data) == {"extract": {"rows": 3}}
+
+
+async def test_start_time_delays_the_handler(serve: Serve) -> None:
+    started: list[datetime] = []
+
+    @tock.handler
+    async def note(ctx: tock.ExecutionContext, payload: bytes) -> None:
+        started.append(datetime.now(timezone.utc))
+
+    _, agent = await serve(note)
+    stream = agent.open()
+
+    # Handed over ahead of its time: the handler starts then, not before.
+    at = datetime.now(timezone.utc) + timedelta(milliseconds=150)
+    first = await stream.start("note", start_time=timestamp(at))
+    assert (await stream.result(first)).WhichOneof("outcome") == "output"
+    assert started[0] >= at
+
+    # Cancelled while it waits: the handler never runs.
+    later = timestamp(datetime.now(timezone.utc) + timedelta(hours=1))
+    waiting = await stream.start("note", start_time=later)
+    await stream.cancel(waiting, "job paused")
+    r = (await stream.result(waiting)).error
+    assert r.cause == pb.ERROR_CAUSE_CANCELLED
+    assert len(started) == 1
+
+    # A start time already past runs at once.
+    past = timestamp(datetime.now(timezone.utc) - timedelta(hours=1))
+    now = await stream.start("note", start_time=past)
+    assert (await stream.result(now)).WhichOneof("outcome") == "output"
+    assert len(started) == 2

@@ -17,7 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tockhq/tock/controlplane/telemetry"
 	"github.com/tockhq/tock/sdk-go/worker"
+	"github.com/tockhq/tock/sdk-go/worker/otelworker"
 )
 
 // The bench handler service is this program run again with roleEnv set to roleHandler: a
@@ -29,6 +31,9 @@ const (
 	roleHandler = "handler-service"
 	// noopHandler is the name of the handler jobs run.
 	noopHandler = "noop"
+	// sleepHandler is the name of a handler that notes its start as noop does, then sleeps
+	// for the "ms" of its JSON payload ({"ms": 300}) or until its execution is cancelled.
+	sleepHandler = "sleep"
 )
 
 // handlerRecord is one run of the noop handler.
@@ -113,7 +118,7 @@ func (b *recordBook) match(f bounds, countOnly bool) (int, []handlerRecord) {
 
 // runHandlerService serves the noop handler on -listen and the records on -records until
 // SIGTERM or SIGINT ends ctx.
-func runHandlerService(ctx context.Context, args []string, stderr io.Writer) error {
+func runHandlerService(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet(roleHandler, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "", "`address` the agent calls the handlers on")
@@ -126,15 +131,45 @@ func runHandlerService(ctx context.Context, args []string, stderr io.Writer) err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	book := &recordBook{}
-	w := worker.New(worker.Options{Logger: log, ShutdownTimeout: 5 * time.Second})
-	w.Handle(noopHandler, func(ctx context.Context, _ []byte) ([]byte, error) {
-		start := time.Now()
+	opts := worker.Options{Logger: log, ShutdownTimeout: 5 * time.Second}
+	// With an OTLP endpoint in the environment (W9) the handlers are traced as a user's
+	// service would trace them: the SDK's interceptor, and a tracer provider built from the
+	// OTEL_* variables as tockd's and the agent's are. Without one, no interceptor runs.
+	tracing, err := telemetry.NewTracing(ctx, telemetry.TracingConfig{ServiceName: "tock-bench-handler"})
+	if err != nil {
+		return fmt.Errorf("set up tracing: %w", err)
+	}
+	defer func() {
+		if serr := tracing.Shutdown(ctx); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	if tracing.Exporting {
+		opts.Interceptors = []worker.Interceptor{otelworker.NewInterceptor(otelworker.WithTracerProvider(tracing.Provider))}
+	}
+	w := worker.New(opts)
+	note := func(ctx context.Context, start time.Time) {
 		ex, _ := worker.ExecutionFromContext(ctx)
 		book.add(handlerRecord{
 			ID: ex.ID, Job: ex.Job, Attempt: ex.Attempt, Epoch: ex.LeaseEpoch,
 			Nominal: ex.NominalTime.UnixNano(), Start: start.UnixNano(),
 		})
+	}
+	w.Handle(noopHandler, func(ctx context.Context, _ []byte) ([]byte, error) {
+		note(ctx, time.Now())
 		return nil, nil
+	})
+	w.Handle(sleepHandler, func(ctx context.Context, payload []byte) ([]byte, error) {
+		note(ctx, time.Now())
+		var in struct {
+			MS int64 `json:"ms"`
+		}
+		if len(payload) > 0 {
+			if err := json.Unmarshal(payload, &in); err != nil {
+				return nil, fmt.Errorf("sleep: payload: %w", err)
+			}
+		}
+		return nil, sleepCtx(ctx, time.Duration(in.MS)*time.Millisecond)
 	})
 
 	mux := http.NewServeMux()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -41,6 +42,10 @@ type postgres struct {
 	acct    *account // the account the server runs as; nil for this process's own
 	proc    *proc
 	version string // server_version
+	// statements is whether pg_stat_statements is loaded and its view exists in the postgres
+	// database: it counts the statements of every database.
+	statements bool
+	runs       int // how many times the postmaster was started, for its log's name
 }
 
 // startPostgres initialises a cluster under parent and starts it on a free loopback port.
@@ -67,6 +72,10 @@ func startPostgres(ctx context.Context, parent string) (*postgres, error) {
 		}
 	}
 	pg := &postgres{bin: bin, dir: dir, data: filepath.Join(dir, "data"), acct: acct}
+	// pg_stat_statements ships with the server (Debian's postgresql-NN package, the PGDG
+	// packages' contrib): loaded when its library is installed beside the server's.
+	_, err = os.Stat(filepath.Join(filepath.Dir(bin), "lib", "pg_stat_statements.so"))
+	pg.statements = err == nil
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", pg.data, "--auth=trust",
 		"--username=postgres", "--encoding=UTF8", "--locale=C", "--no-instructions")
 	initdb.Dir = dir
@@ -81,6 +90,9 @@ func startPostgres(ctx context.Context, parent string) (*postgres, error) {
 			errs = append(errs, err)
 			continue
 		}
+		if pg.statements {
+			pg.statements = pg.exec(ctx, "postgres", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements") == nil
+		}
 		return pg, nil
 	}
 	return nil, errors.Join(errs...)
@@ -94,11 +106,24 @@ func (pg *postgres) start(ctx context.Context) error {
 	}
 	pg.port = lis.Addr().(*net.TCPAddr).Port
 	lis.Close()
+	return pg.run(ctx)
+}
+
+// run starts the postmaster on pg.port and waits until it accepts connections.
+func (pg *postgres) run(ctx context.Context) error {
+	pg.runs++
+	logName := "postgres-" + strconv.Itoa(pg.port)
+	if pg.runs > 1 {
+		logName += "-" + strconv.Itoa(pg.runs)
+	}
 	args := []string{"-D", pg.data, "-p", strconv.Itoa(pg.port), "-c", "unix_socket_directories=" + pg.dir}
 	for _, s := range durableSettings {
 		args = append(args, "-c", s)
 	}
-	p, err := startProc(pg.dir, "postgres-"+strconv.Itoa(pg.port), pg.acct, cleanEnv(),
+	if pg.statements {
+		args = append(args, "-c", "shared_preload_libraries=pg_stat_statements")
+	}
+	p, err := startProc(pg.dir, logName, pg.acct, cleanEnv(),
 		filepath.Join(pg.bin, "postgres"), args...)
 	if err != nil {
 		return err
@@ -120,8 +145,11 @@ func (pg *postgres) start(ctx context.Context) error {
 }
 
 // url returns the URL of database db as the postgres role over loopback TCP.
-func (pg *postgres) url(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", pg.port, db)
+func (pg *postgres) url(db string) string { return pg.urlAs("postgres", db) }
+
+// urlAs returns the URL of database db as role over loopback TCP.
+func (pg *postgres) urlAs(role, db string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", role, pg.port, db)
 }
 
 // exec runs statements, one by one, on database db.
@@ -150,7 +178,7 @@ func (pg *postgres) settings(ctx context.Context) ([]string, error) {
 	rows, err := c.Query(ctx, `SELECT name, setting, COALESCE(unit, '') FROM pg_settings
 		WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method',
 			'shared_buffers', 'max_connections', 'max_wal_size', 'checkpoint_timeout',
-			'default_transaction_isolation', 'wal_level', 'commit_delay')
+			'default_transaction_isolation', 'wal_level', 'commit_delay', 'shared_preload_libraries')
 		ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -164,12 +192,12 @@ func (pg *postgres) settings(ctx context.Context) ([]string, error) {
 	})
 }
 
-// dbStats are cumulative counters of the server: transactions committed in one database, rows
-// it wrote, and the WAL the whole server wrote and flushed. PostgreSQL updates them when a
-// backend reports (within about a second while busy, ten when idle), so differences are only
-// exact between quiet moments.
+// dbStats are cumulative counters of the server: transactions committed and rolled back in
+// one database, rows it wrote, and the WAL the whole server wrote and flushed. PostgreSQL
+// updates them when a backend reports (within about a second while busy, ten when idle, and
+// when it exits), so differences are only exact between quiet moments.
 type dbStats struct {
-	Commits, Rows, WALBytes, WALSyncs float64
+	Commits, Rollbacks, Rows, WALBytes, WALSyncs float64
 }
 
 // stats reads the counters of database db.
@@ -180,14 +208,38 @@ func (pg *postgres) stats(ctx context.Context, db string) (dbStats, error) {
 	}
 	defer c.Close(context.WithoutCancel(ctx))
 	var s dbStats
-	if err := c.QueryRow(ctx, `SELECT xact_commit::float8, (tup_inserted + tup_updated + tup_deleted)::float8
-		FROM pg_stat_database WHERE datname = $1`, db).Scan(&s.Commits, &s.Rows); err != nil {
+	if err := c.QueryRow(ctx, `SELECT xact_commit::float8, xact_rollback::float8,
+			(tup_inserted + tup_updated + tup_deleted)::float8
+		FROM pg_stat_database WHERE datname = $1`, db).Scan(&s.Commits, &s.Rollbacks, &s.Rows); err != nil {
 		return dbStats{}, fmt.Errorf("read pg_stat_database: %w", err)
 	}
 	if err := c.QueryRow(ctx, `SELECT wal_bytes::float8, wal_sync::float8 FROM pg_stat_wal`).Scan(&s.WALBytes, &s.WALSyncs); err != nil {
 		return dbStats{}, fmt.Errorf("read pg_stat_wal: %w", err)
 	}
 	return s, nil
+}
+
+// statementCount returns how many statements pg_stat_statements has counted in database db,
+// except those of role skip and transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT);
+// NaN when pg_stat_statements is not loaded.
+func (pg *postgres) statementCount(ctx context.Context, db, skip string) (float64, error) {
+	if !pg.statements {
+		return math.NaN(), nil
+	}
+	c, err := pgx.Connect(ctx, pg.url("postgres"))
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	var n float64
+	err = c.QueryRow(ctx, `SELECT COALESCE(sum(s.calls), 0)::float8
+		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+		WHERE d.datname = $1 AND s.userid NOT IN (SELECT oid FROM pg_roles WHERE rolname = $2)
+			AND s.query !~* '^\s*(begin|start transaction|commit|end|rollback|savepoint|release)\M'`, db, skip).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("read pg_stat_statements: %w", err)
+	}
+	return n, nil
 }
 
 // unitSuffix renders a pg_settings unit after a value ("8kB" becomes "×8kB").
@@ -207,6 +259,20 @@ func (pg *postgres) stop() error {
 		return nil
 	}
 	return pg.proc.stop(syscall.SIGINT, 60*time.Second)
+}
+
+// restart stops the server (fast mode: sessions are ended, open transactions rolled back,
+// a shutdown checkpoint written) and starts it again on the same port. It returns when the
+// postmaster had exited and when the new one accepted connections.
+func (pg *postgres) restart(ctx context.Context) (down, up time.Time, err error) {
+	if err := pg.stop(); err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("stop PostgreSQL: %w", err)
+	}
+	down = time.Now()
+	if err := pg.run(ctx); err != nil {
+		return down, time.Time{}, fmt.Errorf("start PostgreSQL again: %w", err)
+	}
+	return down, time.Now(), nil
 }
 
 // findPostgresBin returns the folder holding initdb and postgres: from PATH, from

@@ -32,6 +32,30 @@ type clusterConfig struct {
 	Name string
 	// Capacity is the agent's capacity: the most executions it runs at once.
 	Capacity int
+	// NoAgent starts the cluster without an agent (default false: one agent, "bench-agent");
+	// the workload starts its agents with startAgent when it wants them.
+	NoAgent bool
+	// Replicas is how many tockd replicas run on the case's database (0 means 1): the first
+	// is "bench-replica", the others "bench-replica-2", "bench-replica-3"…. Agents register
+	// with the first, and the API clients (jobs, execs, agents) speak to it.
+	Replicas int
+	// TockdArgs are extra arguments for every tockd of the case, before Env.TockdArgs.
+	TockdArgs []string
+	// Env is extra environment (KEY=VALUE) for tockd, the agents and the handler service,
+	// on top of this process's (default none), such as the OTEL_* variables of tracing.
+	Env []string
+	// HandlerCmd runs the handler service instead of this program in the handler-service
+	// role (default): a program and its arguments, to which --listen and --records with
+	// their addresses are appended. It must serve the noop handler and its records as
+	// handlersvc.go does.
+	HandlerCmd []string
+}
+
+// tockReplica is a tockd replica of a cluster after the first.
+type tockReplica struct {
+	id                 string
+	proc               *proc
+	grpcAddr, httpAddr string
 }
 
 // tockCluster is one tockd replica in production mode on its own database of the run's
@@ -42,10 +66,13 @@ type tockCluster struct {
 	dir     string
 	db      string
 	tockd   *proc
-	agent   *proc
+	agent   *proc   // the first agent started; nil until one is
+	more    []*proc // the agents started after the first
 	handler *proc
+	// replicas are the tockd replicas after the first (tockd), when cfg.Replicas > 1.
+	replicas []*tockReplica
 
-	grpcAddr, httpAddr string
+	grpcAddr, httpAddr, appAddr string
 
 	conn    *grpc.ClientConn
 	jobs    tockv1.JobServiceClient
@@ -55,7 +82,8 @@ type tockCluster struct {
 }
 
 // startTock creates a database for the case and starts tockd, the handler service and an
-// agent, and waits until the agent is connected and serves the noop handler.
+// agent (unless cfg.NoAgent), and waits until the agent is connected and serves the noop
+// handler.
 func (e *Env) startTock(ctx context.Context, cfg clusterConfig) (c *tockCluster, err error) {
 	bins, err := e.binaries(ctx)
 	if err != nil {
@@ -75,26 +103,36 @@ func (e *Env) startTock(ctx context.Context, cfg clusterConfig) (c *tockCluster,
 	if err := e.PG.exec(ctx, "postgres", "DROP DATABASE IF EXISTS "+c.db+" WITH (FORCE)", "CREATE DATABASE "+c.db, "CHECKPOINT"); err != nil {
 		return nil, fmt.Errorf("create database: %w", err)
 	}
-	addrs := make([]string, 5)
+	addrs := make([]string, 4)
 	for i := range addrs {
 		if addrs[i], err = freeAddr(); err != nil {
 			return nil, err
 		}
 	}
-	c.grpcAddr, c.httpAddr = addrs[0], addrs[1]
-	appAddr, recAddr, agentAddr := addrs[2], addrs[3], addrs[4]
+	c.grpcAddr, c.httpAddr, c.appAddr = addrs[0], addrs[1], addrs[2]
+	recAddr := addrs[3]
 
 	tag := "setup " + cfg.Name
 	e.statusf(tag, "starting tockd (production mode, PostgreSQL store)")
-	args := append([]string{"--store", e.PG.url(c.db), "--grpc-addr", c.grpcAddr, "--http-addr", c.httpAddr,
-		"--replica-id", "bench-replica"}, e.TockdArgs...)
-	if c.tockd, err = startProc(c.dir, "tockd", nil, nil, bins.tockd, args...); err != nil {
+	if c.tockd, err = c.startReplica(ctx, "bench-replica", "tockd", c.grpcAddr, c.httpAddr); err != nil {
 		return nil, err
 	}
-	if err := c.tockd.waitUntil(ctx, 60*time.Second, "answering /healthz", func(ctx context.Context) bool {
-		return c.httpGet(ctx, "/healthz", io.Discard) == nil
-	}); err != nil {
-		return nil, err
+	for i := 2; i <= cfg.Replicas; i++ {
+		r := &tockReplica{id: fmt.Sprintf("bench-replica-%d", i)}
+		if r.grpcAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		if r.httpAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		e.statusf(tag, "starting tockd %s", r.id)
+		r.proc, err = c.startReplica(ctx, r.id, "tockd-"+r.id, r.grpcAddr, r.httpAddr)
+		if r.proc != nil {
+			c.replicas = append(c.replicas, r) // stopped by close, also when it failed to start
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	c.conn, err = grpc.NewClient(c.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -105,8 +143,13 @@ func (e *Env) startTock(ctx context.Context, cfg clusterConfig) (c *tockCluster,
 	c.agents = tockv1.NewAgentServiceClient(c.conn)
 
 	e.statusf(tag, "starting the bench handler service")
-	if c.handler, err = startProc(c.dir, "handler-service", nil, append(os.Environ(), roleEnv+"="+roleHandler),
-		bins.self, "-listen", appAddr, "-records", recAddr); err != nil {
+	handlerCmd := []string{bins.self}
+	if len(cfg.HandlerCmd) > 0 {
+		handlerCmd = cfg.HandlerCmd
+	}
+	handlerArgs := append(append([]string{}, handlerCmd[1:]...), "--listen", c.appAddr, "--records", recAddr)
+	if c.handler, err = startProc(c.dir, "handler-service", nil, append(append(os.Environ(), cfg.Env...), roleEnv+"="+roleHandler),
+		handlerCmd[0], handlerArgs...); err != nil {
 		return nil, err
 	}
 	c.records = newHandlerClient(recAddr)
@@ -117,19 +160,69 @@ func (e *Env) startTock(ctx context.Context, cfg clusterConfig) (c *tockCluster,
 		return nil, err
 	}
 
-	e.statusf(tag, "starting tock-agent (capacity %d)", cfg.Capacity)
-	if c.agent, err = startProc(c.dir, "tock-agent", nil, nil, bins.agent,
-		"--listen", agentAddr, "--app-addr", appAddr, "--register", c.grpcAddr, "--service", benchService,
-		"--id", "bench-agent", "--capacity", strconv.Itoa(cfg.Capacity), "--log-format", "json"); err != nil {
+	if !cfg.NoAgent {
+		if _, err := c.startAgent(ctx, "bench-agent", cfg.Capacity); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// startReplica starts a tockd replica with id on the case's database, its output in logName,
+// and waits until it answers /healthz.
+func (c *tockCluster) startReplica(ctx context.Context, id, logName, grpcAddr, httpAddr string) (*proc, error) {
+	bins, err := c.env.binaries(ctx)
+	if err != nil {
 		return nil, err
 	}
-	if err := c.agent.waitUntil(ctx, 60*time.Second, "connected with the noop handler", func(ctx context.Context) bool {
+	args := append([]string{"--store", c.env.PG.url(c.db), "--grpc-addr", grpcAddr, "--http-addr", httpAddr,
+		"--replica-id", id}, c.cfg.TockdArgs...)
+	p, err := startProc(c.dir, logName, nil, c.procEnv(), bins.tockd, append(args, c.env.TockdArgs...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitUntil(ctx, 60*time.Second, "answering /healthz", func(ctx context.Context) bool {
+		return httpGet(ctx, httpAddr, "/healthz", io.Discard) == nil
+	}); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// startAgent starts a tock-agent with id and capacity for the handler service, and waits
+// until it is connected and serves the noop handler.
+func (c *tockCluster) startAgent(ctx context.Context, id string, capacity int) (*proc, error) {
+	bins, err := c.env.binaries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	c.env.statusf("setup "+c.cfg.Name, "starting tock-agent %s (capacity %d)", id, capacity)
+	logName := "tock-agent"
+	if c.agent != nil {
+		logName += "-" + id
+	}
+	p, err := startProc(c.dir, logName, nil, c.procEnv(), bins.agent,
+		"--listen", addr, "--app-addr", c.appAddr, "--register", c.grpcAddr, "--service", benchService,
+		"--id", id, "--capacity", strconv.Itoa(capacity), "--log-format", "json")
+	if err != nil {
+		return nil, err
+	}
+	if c.agent == nil {
+		c.agent = p
+	} else {
+		c.more = append(c.more, p)
+	}
+	if err := p.waitUntil(ctx, 60*time.Second, "connected with the noop handler", func(ctx context.Context) bool {
 		resp, err := c.agents.ListAgents(ctx, &tockv1.ListAgentsRequest{Service: benchService})
 		if err != nil {
 			return false
 		}
 		for _, a := range resp.GetAgents() {
-			if a.GetConnected() && slices.Contains(a.GetHandlers(), noopHandler) {
+			if a.GetId() == id && a.GetConnected() && slices.Contains(a.GetHandlers(), noopHandler) {
 				return true
 			}
 		}
@@ -137,17 +230,12 @@ func (e *Env) startTock(ctx context.Context, cfg clusterConfig) (c *tockCluster,
 	}); err != nil {
 		return nil, err
 	}
-	return c, nil
+	return p, nil
 }
 
-// close stops the agent (it drains), tockd and the handler service, and drops the database.
+// close stops the agents (they drain), tockd and the handler service, and drops the database.
 func (c *tockCluster) close(ctx context.Context) error {
-	var errs []error
-	for _, p := range []*proc{c.agent, c.tockd, c.handler} {
-		if p != nil {
-			errs = append(errs, p.stop(syscall.SIGTERM, 45*time.Second))
-		}
-	}
+	errs := []error{c.stopProcesses()}
 	if c.conn != nil {
 		errs = append(errs, c.conn.Close())
 	}
@@ -155,9 +243,33 @@ func (c *tockCluster) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// stopProcesses stops the agents (they drain), the tockd replicas and the handler service,
+// and keeps the database; stopping a stopped process does nothing.
+func (c *tockCluster) stopProcesses() error {
+	var errs []error
+	for _, p := range append(append(append([]*proc{c.agent}, c.more...), c.tockd), append(c.replicaProcs(), c.handler)...) {
+		if p != nil {
+			errs = append(errs, p.stop(syscall.SIGTERM, 45*time.Second))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// procEnv is the environment of the cluster's processes: nil (this process's) unless
+// cfg.Env adds to it.
+func (c *tockCluster) procEnv() []string {
+	if len(c.cfg.Env) == 0 {
+		return nil
+	}
+	return append(os.Environ(), c.cfg.Env...)
+}
+
+// handlerUsage returns the CPU time and memory of the handler service.
+func (c *tockCluster) handlerUsage() procUsage { return usageOf(c.handler.pid()) }
+
 // alive returns an error naming a process of the cluster that has exited.
 func (c *tockCluster) alive() error {
-	for _, p := range []*proc{c.tockd, c.agent, c.handler} {
+	for _, p := range append(append([]*proc{c.tockd, c.agent, c.handler}, c.more...), c.replicaProcs()...) {
 		if p != nil && p.exited() {
 			return p.failure(fmt.Errorf("exited during the run: %v", p.err))
 		}
@@ -165,11 +277,25 @@ func (c *tockCluster) alive() error {
 	return nil
 }
 
+// replicaProcs returns the processes of the replicas after the first.
+func (c *tockCluster) replicaProcs() []*proc {
+	var out []*proc
+	for _, r := range c.replicas {
+		out = append(out, r.proc)
+	}
+	return out
+}
+
 // httpGet fetches a path of tockd's HTTP listener into w.
 func (c *tockCluster) httpGet(ctx context.Context, path string, w io.Writer) error {
+	return httpGet(ctx, c.httpAddr, path, w)
+}
+
+// httpGet fetches a path of the HTTP listener at addr into w.
+func httpGet(ctx context.Context, addr, path string, w io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.httpAddr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		return err
 	}
@@ -212,9 +338,12 @@ func (c *tockCluster) metricValue(ctx context.Context, prefix string) float64 {
 	return 0
 }
 
-// usage returns the CPU time and memory of tockd and the agent.
+// usage returns the CPU time and memory of tockd and the first agent (zero before one runs).
 func (c *tockCluster) usage() (tockd, agent procUsage) {
-	return usageOf(c.tockd.pid()), usageOf(c.agent.pid())
+	if c.agent != nil {
+		agent = usageOf(c.agent.pid())
+	}
+	return usageOf(c.tockd.pid()), agent
 }
 
 // noopJob returns a job that runs the noop handler on the bench agent; cron may be empty for

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	tockv1 "github.com/tockhq/tock/proto/tock/v1"
@@ -21,14 +20,6 @@ const (
 	w3Job      = "w3-idle"
 	w3Interval = 100 * time.Millisecond
 )
-
-// w3Trigger is one trigger call and what came of it.
-type w3Trigger struct {
-	sent, returned time.Time // around the TriggerJob call, this process's clock
-	created        time.Time // the execution's create time, the database's clock
-	id             string
-	err            error
-}
 
 func (w w3) Run(ctx context.Context, env *Env) ([]Result, error) {
 	n, warm := 600, 10
@@ -48,48 +39,34 @@ func (w w3) Run(ctx context.Context, env *Env) ([]Result, error) {
 	for rep := range env.Reps {
 		tag := env.repTag("W3", "", rep)
 		env.statusf(tag, "warm-up: %d triggers", warm)
-		if _, err := w.triggers(ctx, env, c, tag, warm); err != nil {
+		if _, err := w.triggers(ctx, c, tag, warm); err != nil {
 			return nil, err
 		}
 		cpu0, _ := c.usage()
 		t0 := time.Now()
-		trig, err := w.triggers(ctx, env, c, tag, n)
+		trig, err := w.triggers(ctx, c, tag, n)
 		if err != nil {
 			return nil, err
 		}
 		cpu1, _ := c.usage()
 		wall := time.Since(t0)
 
+		recs, err := c.records.records(ctx, recordFilter{Prefix: w3Job})
+		if err != nil {
+			return nil, fmt.Errorf("read handler runs: %w", err)
+		}
+		m := matchRuns(trig, recs)
+		missing, dup, failed := m.notRun, m.twice, m.failed
 		var sentToStart, createdToStart, call []float64
-		missing, dup, failed := 0, 0, 0
-		for _, t := range trig {
+		for i, t := range trig {
 			if t.err != nil {
-				failed++
 				continue
 			}
 			call = append(call, ms(t.returned.Sub(t.sent)))
-		}
-		recs, err := c.records.records(ctx, recordFilter{Prefix: w3Job})
-		if err != nil {
-			return nil, err
-		}
-		byID := make(map[string][]handlerRecord, len(recs))
-		for _, rec := range recs {
-			byID[rec.ID] = append(byID[rec.ID], rec)
-		}
-		for _, t := range trig {
-			if t.err != nil {
-				continue
+			if start := m.first[i]; !start.IsZero() {
+				sentToStart = append(sentToStart, ms(start.Sub(t.sent)))
+				createdToStart = append(createdToStart, ms(start.Sub(t.created)))
 			}
-			runs := byID[t.id]
-			if len(runs) == 0 {
-				missing++
-				continue
-			}
-			dup += len(runs) - 1
-			start := time.Unix(0, runs[0].Start)
-			sentToStart = append(sentToStart, ms(start.Sub(t.sent)))
-			createdToStart = append(createdToStart, ms(start.Sub(t.created)))
 		}
 		r.addDist("trigger_start", "trigger→start", "ms", [3]string{"≤ 2 ms", "≤ 10 ms", ""}, sentToStart)
 		r.addDist("created_start", "created→start", "ms", [3]string{}, createdToStart)
@@ -122,72 +99,16 @@ func (w w3) Run(ctx context.Context, env *Env) ([]Result, error) {
 	return []Result{r}, nil
 }
 
-// triggers triggers w3Job n times, one every w3Interval, and waits until the handler has run
-// for each or 30 s have passed since the last.
-func (w3) triggers(ctx context.Context, env *Env, c *tockCluster, tag string, n int) ([]w3Trigger, error) {
-	out := make([]w3Trigger, n)
-	var wg sync.WaitGroup
-	tick := time.NewTicker(w3Interval)
-	defer tick.Stop()
-	for i := range n {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				wg.Wait()
-				return nil, ctx.Err()
-			case <-tick.C:
-			}
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			t := &out[i]
-			t.sent = time.Now()
-			resp, err := c.jobs.TriggerJob(cctx, &tockv1.TriggerJobRequest{Name: w3Job})
-			t.returned = time.Now()
-			if err != nil {
-				t.err = err
-				return
-			}
-			t.id = resp.GetExecution().GetId()
-			t.created = resp.GetExecution().GetCreateTime().AsTime()
-		}()
-		if (i+1)%50 == 0 {
-			env.statusf(tag, "triggered %d/%d", i+1, n)
-		}
+// triggers triggers w3Job n times, one every w3Interval (open loop, as W2 does), and waits
+// until the handler has run for each or 30 s have passed without a new run.
+func (w3) triggers(ctx context.Context, c *tockCluster, tag string, n int) ([]trigger, error) {
+	from := time.Now()
+	trig, err := c.openLoop(ctx, tag, w3Job, float64(time.Second/w3Interval), n, 0)
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-
-	want := make(map[string]bool, n)
-	for _, t := range out {
-		if t.err == nil {
-			want[t.id] = true
-		}
+	if _, _, err := c.awaitRuns(ctx, tag, recordFilter{Prefix: w3Job, StartFrom: from}, succeeded(trig), 30*time.Second); err != nil {
+		return nil, err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		recs, err := c.records.records(ctx, recordFilter{Prefix: w3Job})
-		if err != nil {
-			return nil, err
-		}
-		for _, rec := range recs {
-			if want[rec.ID] {
-				want[rec.ID] = false
-			}
-		}
-		left := 0
-		for _, w := range want {
-			if w {
-				left++
-			}
-		}
-		if left == 0 || time.Now().After(deadline) {
-			return out, nil
-		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			return nil, err
-		}
-	}
+	return trig, nil
 }

@@ -77,6 +77,7 @@ func (w w4) Run(ctx context.Context, env *Env) ([]Result, error) {
 	for _, c := range cases {
 		names = append(names, c.Name)
 	}
+	names = append(names, w4AsynqNames(env.Quick)...) // the cron scheduler peer (w4asynq.go)
 	chosen, err := env.selectCases(names)
 	if err != nil {
 		return nil, err
@@ -92,7 +93,8 @@ func (w w4) Run(ctx context.Context, env *Env) ([]Result, error) {
 		}
 		out = append(out, r)
 	}
-	return out, nil
+	peer, err := w.runAsynq(ctx, env, chosen, out)
+	return append(out, peer...), err
 }
 
 // fireKey is one intended fire: a job at a nominal time.

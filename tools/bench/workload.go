@@ -23,7 +23,7 @@ type workload interface {
 // River, W2 open loop, W5 burst, W6 sidecar overhead, W7 failover, W8 scale, W9 tracing cost,
 // W10 SDK parity) are added here.
 func workloads() []workload {
-	return []workload{w0{}, w3{}, w4{}}
+	return []workload{w0{}, w1{}, w2{}, w3{}, w4{}, w5{}, w6{}, w7{}, w8{}, w9{}, w10{}}
 }
 
 // Result is what one case of a workload measured over its repetitions.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/tockhq/tock/controlplane/store"
@@ -37,10 +37,21 @@ func (s *Store) CreateExecution(ctx context.Context, exec store.Execution) (stor
 // empty, starts the attempt count at 1 and the trigger at manual, defaults the nominal time to
 // now and NotBefore to the nominal time, and sets CreatedAt.
 func insertExecution(ctx context.Context, tx pgx.Tx, e store.Execution, now time.Time) (store.Execution, error) {
+	sql, args, err := insertExecutionSQL(e, now)
+	if err != nil {
+		return store.Execution{}, err
+	}
+	created, err := scanExecution(tx.QueryRow(ctx, sql, args...))
+	return created, interpretError(err)
+}
+
+// insertExecutionSQL returns the statement that inserts e as a new PENDING execution
+// created at now, returning it, and its arguments.
+func insertExecutionSQL(e store.Execution, now time.Time) (string, []any, error) {
 	if e.ID == "" {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return store.Execution{}, err
+			return "", nil, err
 		}
 		e.ID = id.String()
 	}
@@ -64,11 +75,10 @@ func insertExecution(ctx context.Context, tx pgx.Tx, e store.Execution, now time
 	e.StartDeadline = store.StartDeadline(e, now)
 	args, err := execArgs(e)
 	if err != nil {
-		return store.Execution{}, err
+		return "", nil, err
 	}
-	created, err := scanExecution(tx.QueryRow(ctx, `INSERT INTO executions (`+execColumns+`)
-		VALUES (`+params(1, len(args))+`) RETURNING `+execColumns, args...))
-	return created, interpretError(err)
+	return `INSERT INTO executions (` + execColumns + `)
+		VALUES (` + params(1, len(args)) + `) RETURNING ` + execColumns, args, nil
 }
 
 // GetExecution returns an execution by id.
@@ -141,50 +151,66 @@ func (s *Store) ClaimExecutions(ctx context.Context, params store.ClaimParams) (
 			WHERE state = 'pending' AND not_before <= $1 AND handler = ANY($2)
 			ORDER BY priority DESC, not_before, id LIMIT $3`+s.dialect.claimLock,
 			now, params.Handlers, params.Limit))
-		if err != nil || len(candidates) == 0 {
+		if err != nil {
 			return err
+		}
+		if room := params.Limit - len(candidates); room > 0 && params.Lookahead > 0 {
+			// Work due soon fills what due work leaves, earliest first.
+			ahead, err := collectExecutions(tx.Query(ctx, `SELECT `+execColumns+` FROM executions
+				WHERE state = 'pending' AND not_before > $1 AND not_before <= $2 AND handler = ANY($3)
+				ORDER BY not_before, priority DESC, id LIMIT $4`+s.dialect.claimLock,
+				now, now.Add(params.Lookahead), params.Handlers, room))
+			if err != nil {
+				return err
+			}
+			candidates = append(candidates, ahead...)
+		}
+		if len(candidates) == 0 {
+			return nil
 		}
 		if candidates, err = prepareCandidates(ctx, tx, candidates, params.FanOut, now); err != nil || len(candidates) == 0 {
 			return err
 		}
-		isCandidate := make(map[string]bool, len(candidates))
-		pinned := make(map[string]string)
-		for _, c := range candidates {
-			isCandidate[c.ID] = true
-			if c.Route.PinnedAgent != "" {
-				pinned[c.ID] = c.Route.PinnedAgent
-			}
+		byID := make(map[string]*store.Execution, len(candidates))
+		for i := range candidates {
+			byID[candidates[i].ID] = &candidates[i]
 		}
-		deadline := now.Add(params.Lease)
-		var batch pgx.Batch
+		picked := make(map[string]bool, len(candidates))
+		var ids, agents []string
+		var deadlines []time.Time
 		for _, a := range params.Pick(candidates) {
-			if !isCandidate[a.ExecutionID] || a.AgentID == "" {
+			c := byID[a.ExecutionID]
+			if c == nil || a.AgentID == "" || picked[a.ExecutionID] {
 				continue
 			}
-			if pin, ok := pinned[a.ExecutionID]; ok && pin != a.AgentID {
+			if pin := c.Route.PinnedAgent; pin != "" && pin != a.AgentID {
 				continue // made for another agent
 			}
-			// An execution picked twice is pending no more the second time.
-			batch.Queue(`UPDATE executions
-				SET state = 'assigned', agent_id = $1, lease_epoch = lease_epoch + 1,
-					lease_deadline = $2, assigned_at = $3
-				WHERE id = $4 AND state = 'pending' RETURNING `+execColumns,
-				a.AgentID, deadline, now, a.ExecutionID).QueryRow(func(row pgx.Row) error {
-				exec, err := scanExecution(row)
-				if errors.Is(err, pgx.ErrNoRows) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				claimed = append(claimed, exec)
-				return nil
-			})
+			picked[a.ExecutionID] = true
+			ids = append(ids, a.ExecutionID)
+			agents = append(agents, a.AgentID)
+			// A lease runs from when the execution may start.
+			deadlines = append(deadlines, laterOf(now, c.NotBefore).Add(params.Lease))
 		}
-		if batch.Len() == 0 {
+		if len(ids) == 0 {
 			return nil
 		}
-		return tx.SendBatch(ctx, &batch).Close()
+		claimed, err = collectExecutions(tx.Query(ctx, `UPDATE executions
+			SET state = 'assigned', agent_id = u.claim_agent, lease_epoch = lease_epoch + 1,
+				lease_deadline = u.claim_deadline, assigned_at = $4
+			FROM unnest($1::TEXT[], $2::TEXT[], $3::TIMESTAMPTZ[]) AS u (claim_id, claim_agent, claim_deadline)
+			WHERE executions.id = u.claim_id AND executions.state = 'pending'
+			RETURNING `+execColumns, ids, agents, deadlines, now))
+		if err != nil {
+			return err
+		}
+		// In Pick's order, as the caller placed them.
+		order := make(map[string]int, len(ids))
+		for i, id := range ids {
+			order[id] = i
+		}
+		slices.SortFunc(claimed, func(a, b store.Execution) int { return order[a.ID] - order[b.ID] })
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim executions: %w", interpretError(err))
@@ -192,25 +218,24 @@ func (s *Store) ClaimExecutions(ctx context.Context, params store.ClaimParams) (
 	return claimed, nil
 }
 
-// MarkStarted moves ASSIGNED executions whose epoch matches to RUNNING. A zero startedAt is
-// now.
+// MarkStarted moves ASSIGNED executions whose epoch matches to RUNNING, in one statement. A
+// zero startedAt is now.
 func (s *Store) MarkStarted(ctx context.Context, refs []store.ExecRef, startedAt time.Time) error {
 	if len(refs) == 0 {
 		return nil
 	}
+	ids, epochs := refArrays(refs)
 	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		at := startedAt
 		if at.IsZero() {
 			at = now
 		}
-		var batch pgx.Batch
-		for _, ref := range refs {
-			batch.Queue(`UPDATE executions
-				SET state = 'running', started_at = COALESCE(started_at, $1)
-				WHERE id = $2 AND lease_epoch = $3 AND state = 'assigned'`,
-				at, ref.ID, ref.Epoch)
-		}
-		return tx.SendBatch(ctx, &batch).Close()
+		_, err := tx.Exec(ctx, `UPDATE executions AS e
+			SET state = 'running', started_at = COALESCE(e.started_at, $1)
+			FROM unnest($2::TEXT[], $3::INT8[]) AS r(ref_id, ref_epoch)
+			WHERE e.id = ANY($2) AND e.id = r.ref_id AND e.lease_epoch = r.ref_epoch AND e.state = 'assigned'`,
+			at, ids, epochs)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("mark started: %w", interpretError(err))
@@ -218,26 +243,36 @@ func (s *Store) MarkStarted(ctx context.Context, refs []store.ExecRef, startedAt
 	return nil
 }
 
+// refArrays returns the ids and epochs of refs as parallel arrays, in id order, for statements
+// that join them with unnest: executions.id = ANY(ids) lets the planner find the rows by
+// primary key whatever its statistics say of the agent's live executions, and the id order
+// has rows locked in the order CompleteExecutions locks them, which keeps deadlocks between
+// them rare.
+func refArrays(refs []store.ExecRef) ([]string, []int64) {
+	sorted := slices.SortedFunc(slices.Values(refs), func(a, b store.ExecRef) int { return strings.Compare(a.ID, b.ID) })
+	ids, epochs := make([]string, len(sorted)), make([]int64, len(sorted))
+	for i, r := range sorted {
+		ids[i], epochs[i] = r.ID, r.Epoch
+	}
+	return ids, epochs
+}
+
 // ExtendLeases moves the lease deadline of the agent's live executions whose epoch matches to
-// now+lease.
+// now+lease, in one statement.
 func (s *Store) ExtendLeases(ctx context.Context, agentID string, refs []store.ExecRef, lease time.Duration) (int, error) {
 	if len(refs) == 0 {
 		return 0, nil
 	}
+	ids, epochs := refArrays(refs)
 	var extended int
 	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
-		extended = 0
-		deadline := now.Add(lease)
-		var batch pgx.Batch
-		for _, ref := range refs {
-			batch.Queue(`UPDATE executions SET lease_deadline = $1
-				WHERE id = $2 AND lease_epoch = $3 AND agent_id = $4 AND `+liveStates,
-				deadline, ref.ID, ref.Epoch, agentID).Exec(func(tag pgconn.CommandTag) error {
-				extended += int(tag.RowsAffected())
-				return nil
-			})
-		}
-		return tx.SendBatch(ctx, &batch).Close()
+		tag, err := tx.Exec(ctx, `UPDATE executions AS e SET lease_deadline = $1
+			FROM unnest($2::TEXT[], $3::INT8[]) AS r(ref_id, ref_epoch)
+			WHERE e.id = ANY($2) AND e.id = r.ref_id AND e.lease_epoch = r.ref_epoch AND e.agent_id = $4
+				AND `+liveStates,
+			now.Add(lease), ids, epochs, agentID)
+		extended = int(tag.RowsAffected())
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("extend leases of agent %s: %w", agentID, interpretError(err))
@@ -250,25 +285,25 @@ const cancelRequestedError = `{"message":"cancellation requested","kind":"Cancel
 
 // ReleaseExecutions puts live executions whose epoch matches back to PENDING, keeping their
 // agent for history; one whose cancellation was requested becomes CANCELLED instead, or
-// TIMED_OUT when the request was its fire's schedule-to-close timeout (ExpireDeadlines).
+// TIMED_OUT when the request was its fire's schedule-to-close timeout (ExpireDeadlines). One
+// statement releases them all.
 func (s *Store) ReleaseExecutions(ctx context.Context, refs []store.ExecRef) error {
 	if len(refs) == 0 {
 		return nil
 	}
+	ids, epochs := refArrays(refs)
 	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
-		var batch pgx.Batch
-		for _, ref := range refs {
-			batch.Queue(`UPDATE executions SET
-					state = CASE WHEN NOT cancel_requested THEN 'pending'
-						WHEN error->>'kind' = '`+store.KindScheduleToCloseTimeout+`' THEN 'timed_out'
-						ELSE 'cancelled' END,
-					error = CASE WHEN cancel_requested THEN COALESCE(error, $1::JSONB) ELSE error END,
-					finished_at = CASE WHEN cancel_requested THEN $2::TIMESTAMPTZ ELSE NULL END,
-					lease_deadline = NULL, started_at = NULL
-				WHERE id = $3 AND lease_epoch = $4 AND `+liveStates,
-				cancelRequestedError, now, ref.ID, ref.Epoch)
-		}
-		return tx.SendBatch(ctx, &batch).Close()
+		_, err := tx.Exec(ctx, `UPDATE executions AS e SET
+				state = CASE WHEN NOT e.cancel_requested THEN 'pending'
+					WHEN e.error->>'kind' = '`+store.KindScheduleToCloseTimeout+`' THEN 'timed_out'
+					ELSE 'cancelled' END,
+				error = CASE WHEN e.cancel_requested THEN COALESCE(e.error, $1::JSONB) ELSE e.error END,
+				finished_at = CASE WHEN e.cancel_requested THEN $2::TIMESTAMPTZ ELSE NULL END,
+				lease_deadline = NULL, started_at = NULL
+			FROM unnest($3::TEXT[], $4::INT8[]) AS r(ref_id, ref_epoch)
+			WHERE e.id = ANY($3) AND e.id = r.ref_id AND e.lease_epoch = r.ref_epoch AND `+liveStates,
+			cancelRequestedError, now, ids, epochs)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("release executions: %w", interpretError(err))
@@ -372,4 +407,12 @@ func (s *Store) NextNotBefore(ctx context.Context, handlers []string) (time.Time
 		return time.Time{}, nil
 	}
 	return times[0], nil
+}
+
+// laterOf returns the later of two times.
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tockhq/tock/controlplane/store"
 )
@@ -39,21 +40,42 @@ func (s *Store) FireDueJobs(ctx context.Context, params store.FireDueParams) ([]
 		if err != nil {
 			return err
 		}
+		// Every fire and every job's next fire time in one round trip, then the executions
+		// of the fires that were new in another.
+		var (
+			batch   pgx.Batch
+			planned []*plannedFire
+		)
 		for _, job := range jobs {
 			plan := params.Plan(store.DueJob{Job: job, Live: live[job.Name]}, now)
-			for _, planned := range plan.Fires {
-				fire, recorded, err := recordFire(ctx, tx, job, planned, now)
+			for _, pf := range plan.Fires {
+				p, err := newPlannedFire(job, pf, now)
 				if err != nil {
 					return fmt.Errorf("job %q: %w", job.Name, err)
 				}
-				if recorded {
-					fires = append(fires, fire)
-				}
+				planned = append(planned, p)
+				batch.Queue(`INSERT INTO fires (job, nominal_time, outcome, execution_id, fired_at)
+					VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job, nominal_time) DO NOTHING`,
+					job.Name, p.fire.NominalTime, string(p.fire.Outcome), p.fire.ExecutionID, now,
+				).Exec(func(tag pgconn.CommandTag) error {
+					p.recorded = tag.RowsAffected() > 0
+					return nil
+				})
 			}
-			_, err := tx.Exec(ctx, `UPDATE jobs SET next_fire_at = $1 WHERE name = $2`,
-				ts(plan.NextFireAt), job.Name)
-			if err != nil {
-				return err
+			batch.Queue(`UPDATE jobs SET next_fire_at = $1 WHERE name = $2`, ts(plan.NextFireAt), job.Name)
+		}
+		if batch.Len() == 0 {
+			return nil
+		}
+		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+			return err
+		}
+		if err := createFireExecutions(ctx, tx, planned, now); err != nil {
+			return err
+		}
+		for _, p := range planned {
+			if p.recorded {
+				fires = append(fires, p.fire)
 			}
 		}
 		return nil
@@ -62,6 +84,95 @@ func (s *Store) FireDueJobs(ctx context.Context, params store.FireDueParams) ([]
 		return nil, fmt.Errorf("fire due jobs: %w", interpretError(err))
 	}
 	return fires, nil
+}
+
+// plannedFire is one fire FireDueJobs records: the fire, its execution when it dispatches,
+// and whether it was new.
+type plannedFire struct {
+	job      store.Job
+	planned  store.PlannedFire
+	fire     store.Fire
+	exec     store.Execution
+	recorded bool
+}
+
+// newPlannedFire checks a planned fire and names its execution.
+func newPlannedFire(job store.Job, planned store.PlannedFire, now time.Time) (*plannedFire, error) {
+	if planned.NominalTime.IsZero() {
+		return nil, errors.New("planned fire without a nominal time")
+	}
+	if planned.Outcome == store.FireDispatched && planned.Execution == nil {
+		return nil, fmt.Errorf("dispatched fire at %s without an execution", planned.NominalTime)
+	}
+	p := &plannedFire{job: job, planned: planned, fire: store.Fire{
+		Job:         job.Name,
+		NominalTime: micro(planned.NominalTime),
+		Outcome:     planned.Outcome,
+		FiredAt:     now,
+	}}
+	if planned.Outcome != store.FireDispatched {
+		return p, nil
+	}
+	// The fire names its execution from the start; the execution is created only when the
+	// fire is new.
+	p.exec = *planned.Execution
+	if p.exec.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		p.exec.ID = id.String()
+	}
+	p.fire.ExecutionID = p.exec.ID
+	p.exec.Job = job.Name
+	if p.exec.NominalTime.IsZero() {
+		p.exec.NominalTime = p.fire.NominalTime
+	}
+	if p.exec.Trigger == "" {
+		p.exec.Trigger = store.TriggerSchedule
+	}
+	return p, nil
+}
+
+// createFireExecutions creates the executions of the new dispatched fires, in order, in as
+// few round trips as it can: a fire that replaces the live executions first cancels them,
+// which must see the executions created before it.
+func createFireExecutions(ctx context.Context, tx pgx.Tx, planned []*plannedFire, now time.Time) error {
+	var batch pgx.Batch
+	flush := func() error {
+		if batch.Len() == 0 {
+			return nil
+		}
+		err := tx.SendBatch(ctx, &batch).Close()
+		batch = pgx.Batch{}
+		return err
+	}
+	for _, p := range planned {
+		if !p.recorded || p.fire.Outcome != store.FireDispatched {
+			continue
+		}
+		if p.planned.Replace {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := cancelLive(ctx, tx, p.job.Name, p.fire.NominalTime, now); err != nil {
+				return fmt.Errorf("job %q: replace live executions: %w", p.job.Name, err)
+			}
+		}
+		sql, args, err := insertExecutionSQL(p.exec, now)
+		if err != nil {
+			return fmt.Errorf("job %q: create execution of fire at %s: %w", p.job.Name, p.fire.NominalTime, err)
+		}
+		batch.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
+			created, err := scanExecution(row)
+			if err != nil {
+				return fmt.Errorf("job %q: create execution of fire at %s: %w", p.job.Name, p.fire.NominalTime, err)
+			}
+			p.fire.Execution = &created
+			return nil
+		})
+	}
+	return flush()
 }
 
 // dueJobs claims up to limit jobs due at or before until, earliest first; paused jobs only
@@ -79,60 +190,21 @@ func (s *Store) dueJobs(ctx context.Context, tx pgx.Tx, now, until time.Time, li
 // recordFire inserts one planned fire unless its (job, nominal time) is recorded already, and
 // creates its execution when it dispatches. recorded is false when the fire existed.
 func recordFire(ctx context.Context, tx pgx.Tx, job store.Job, planned store.PlannedFire, now time.Time) (fire store.Fire, recorded bool, err error) {
-	if planned.NominalTime.IsZero() {
-		return store.Fire{}, false, errors.New("planned fire without a nominal time")
-	}
-	if planned.Outcome == store.FireDispatched && planned.Execution == nil {
-		return store.Fire{}, false, fmt.Errorf("dispatched fire at %s without an execution", planned.NominalTime)
-	}
-	fire = store.Fire{
-		Job:         job.Name,
-		NominalTime: micro(planned.NominalTime),
-		Outcome:     planned.Outcome,
-		FiredAt:     now,
-	}
-	var exec store.Execution
-	if planned.Outcome == store.FireDispatched {
-		// The fire names its execution from the start; the execution is created only when
-		// the fire is new.
-		exec = *planned.Execution
-		if exec.ID == "" {
-			id, err := uuid.NewV7()
-			if err != nil {
-				return store.Fire{}, false, err
-			}
-			exec.ID = id.String()
-		}
-		fire.ExecutionID = exec.ID
+	p, err := newPlannedFire(job, planned, now)
+	if err != nil {
+		return store.Fire{}, false, err
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO fires (job, nominal_time, outcome, execution_id, fired_at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job, nominal_time) DO NOTHING`,
-		job.Name, fire.NominalTime, string(fire.Outcome), fire.ExecutionID, now)
+		job.Name, p.fire.NominalTime, string(p.fire.Outcome), p.fire.ExecutionID, now)
 	if err != nil || tag.RowsAffected() == 0 {
 		return store.Fire{}, false, err
 	}
-	if planned.Outcome != store.FireDispatched {
-		return fire, true, nil
+	p.recorded = true
+	if err := createFireExecutions(ctx, tx, []*plannedFire{p}, now); err != nil {
+		return store.Fire{}, false, err
 	}
-	if planned.Replace {
-		if err := cancelLive(ctx, tx, job.Name, fire.NominalTime, now); err != nil {
-			return store.Fire{}, false, fmt.Errorf("replace live executions: %w", err)
-		}
-	}
-
-	exec.Job = job.Name
-	if exec.NominalTime.IsZero() {
-		exec.NominalTime = fire.NominalTime
-	}
-	if exec.Trigger == "" {
-		exec.Trigger = store.TriggerSchedule
-	}
-	created, err := insertExecution(ctx, tx, exec, now)
-	if err != nil {
-		return store.Fire{}, false, fmt.Errorf("create execution of fire at %s: %w", fire.NominalTime, err)
-	}
-	fire.Execution = &created
-	return fire, true, nil
+	return p.fire, true, nil
 }
 
 // ListFires returns a job's fires, newest nominal time first.

@@ -127,46 +127,57 @@ func (s *Store) ClaimExecutions(ctx context.Context, params store.ClaimParams) (
 	var claimed []store.Execution
 	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		claimed = nil
-		args := make([]any, 0, len(params.Handlers)+2)
-		args = append(args, now.UnixMicro())
+		handlers := make([]any, 0, len(params.Handlers))
 		for _, h := range params.Handlers {
-			args = append(args, h)
+			handlers = append(handlers, h)
 		}
-		args = append(args, params.Limit)
-		rows, err := tx.QueryContext(ctx, `SELECT `+execColumns+` FROM executions INDEXED BY executions_pending
-			WHERE state = 'pending' AND not_before <= ? AND handler IN (`+placeholders(len(params.Handlers))+`)
+		in := placeholders(len(params.Handlers))
+		args := append(append([]any{now.UnixMicro()}, handlers...), params.Limit)
+		candidates, err := queryExecutions(ctx, tx, `SELECT `+execColumns+` FROM executions INDEXED BY executions_pending
+			WHERE state = 'pending' AND not_before <= ? AND handler IN (`+in+`)
 			ORDER BY priority DESC, not_before, id LIMIT ?`, args...)
 		if err != nil {
-			return interpretError(err)
+			return err
 		}
-		candidates, err := scanExecutions(rows)
-		if err != nil || len(candidates) == 0 {
-			return interpretError(err)
+		if room := params.Limit - len(candidates); room > 0 && params.Lookahead > 0 {
+			// Work due soon fills what due work leaves, earliest first.
+			args := append(append([]any{now.UnixMicro(), now.Add(params.Lookahead).UnixMicro()}, handlers...), room)
+			ahead, err := queryExecutions(ctx, tx, `SELECT `+execColumns+` FROM executions
+				WHERE state = 'pending' AND not_before > ? AND not_before <= ? AND handler IN (`+in+`)
+				ORDER BY not_before, priority DESC, id LIMIT ?`, args...)
+			if err != nil {
+				return err
+			}
+			candidates = append(candidates, ahead...)
+		}
+		if len(candidates) == 0 {
+			return nil
 		}
 		if candidates, err = prepareCandidates(ctx, tx, candidates, params.FanOut, now); err != nil || len(candidates) == 0 {
 			return err
 		}
-		isCandidate := make(map[string]bool, len(candidates))
-		pinned := make(map[string]string)
-		for _, c := range candidates {
-			isCandidate[c.ID] = true
-			if c.Route.PinnedAgent != "" {
-				pinned[c.ID] = c.Route.PinnedAgent
-			}
+		byID := make(map[string]*store.Execution, len(candidates))
+		for i := range candidates {
+			byID[candidates[i].ID] = &candidates[i]
 		}
-		deadline := now.Add(params.Lease)
 		for _, a := range params.Pick(candidates) {
-			if !isCandidate[a.ExecutionID] || a.AgentID == "" {
+			c := byID[a.ExecutionID]
+			if c == nil || a.AgentID == "" {
 				continue
 			}
-			if pin, ok := pinned[a.ExecutionID]; ok && pin != a.AgentID {
+			if pin := c.Route.PinnedAgent; pin != "" && pin != a.AgentID {
 				continue // made for another agent
+			}
+			// A lease runs from when the execution may start.
+			deadline := now
+			if c.NotBefore.After(now) {
+				deadline = c.NotBefore
 			}
 			exec, err := scanExecution(tx.QueryRowContext(ctx, `UPDATE executions
 				SET state = 'assigned', agent_id = ?, lease_epoch = lease_epoch + 1,
 					lease_deadline = ?, assigned_at = ?
 				WHERE id = ? AND state = 'pending' RETURNING `+execColumns,
-				a.AgentID, micros(deadline), micros(now), a.ExecutionID))
+				a.AgentID, micros(deadline.Add(params.Lease)), micros(now), a.ExecutionID))
 			if errors.Is(err, sql.ErrNoRows) {
 				continue // picked twice
 			}
@@ -383,4 +394,14 @@ func (s *Store) NextNotBefore(ctx context.Context, handlers []string) (time.Time
 		return time.Time{}, fmt.Errorf("next not-before: %w", interpretError(err))
 	}
 	return fromMicros(next), nil
+}
+
+// queryExecutions runs a query of execColumns rows in tx.
+func queryExecutions(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]store.Execution, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	execs, err := scanExecutions(rows)
+	return execs, interpretError(err)
 }

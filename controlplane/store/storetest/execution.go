@@ -224,6 +224,34 @@ var claimTests = []test{
 		require.Equal(t, []string{soon.ID}, ids(claimed))
 		require.Equal(t, store.ExecPending, b.get(t, later.ID).State)
 	}},
+	{"Lookahead", func(t *testing.T, b *bundle) {
+		job := b.createJob(t, newJob("work"))
+		now := b.now(t)
+		due := b.createExec(t, job, nil)
+		soon := b.createExec(t, job, func(e *store.Execution) { e.NotBefore = now.Add(time.Minute) })
+		sooner := b.createExec(t, job, func(e *store.Execution) { e.NotBefore = now.Add(30 * time.Second) })
+		later := b.createExec(t, job, func(e *store.Execution) { e.NotBefore = now.Add(time.Hour) })
+		var seen []string
+		claimed, err := b.st.ClaimExecutions(b.ctx, store.ClaimParams{
+			Handlers:  []string{job.Handler},
+			Limit:     2,
+			Lease:     10 * time.Second,
+			Lookahead: 2 * time.Minute,
+			Pick: func(candidates []store.Execution) []store.Assignment {
+				seen = ids(candidates)
+				return pickAll("agent-1")(candidates)
+			},
+		})
+		require.NoError(t, err)
+		// Due work first; what is due soon fills the rest, earliest first.
+		require.Equal(t, []string{due.ID, sooner.ID}, seen)
+		require.Equal(t, []string{due.ID, sooner.ID}, ids(claimed))
+		// A lease runs from the not-before time of work claimed ahead.
+		requireTime(t, sooner.NotBefore.Add(10*time.Second), b.get(t, sooner.ID).LeaseDeadline)
+		require.True(t, b.get(t, due.ID).LeaseDeadline.Before(sooner.NotBefore))
+		require.Equal(t, []string{soon.ID}, ids(b.claimAhead(t, 10, 2*time.Minute, job.Handler)))
+		require.Equal(t, store.ExecPending, b.get(t, later.ID).State)
+	}},
 	{"PickChoosesSome", func(t *testing.T, b *bundle) {
 		job := b.createJob(t, newJob("work"))
 		e1 := b.createExec(t, job, nil)

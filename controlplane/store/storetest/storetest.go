@@ -205,6 +205,16 @@ func (b *bundle) claim(t *testing.T, agent string, limit int, lease time.Duratio
 }
 
 // claimOne creates a pending execution of job and assigns it to agent.
+// claimAhead claims for agent-1 with a lookahead.
+func (b *bundle) claimAhead(t *testing.T, limit int, lookahead time.Duration, handlers ...string) []store.Execution {
+	t.Helper()
+	claimed, err := b.st.ClaimExecutions(b.ctx, store.ClaimParams{
+		Handlers: handlers, Limit: limit, Lease: time.Minute, Lookahead: lookahead, Pick: pickAll("agent-1"),
+	})
+	require.NoError(t, err)
+	return claimed
+}
+
 func (b *bundle) claimOne(t *testing.T, job store.Job, agent string, lease time.Duration) store.Execution {
 	t.Helper()
 	e := b.createExec(t, job, nil)

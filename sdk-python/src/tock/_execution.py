@@ -90,6 +90,8 @@ class Execution:
         self._cause: Cause | None = None
         self._shutting_down = False
         self._abandon: asyncio.Future[None] = self._loop.create_future()
+        # Resolved by any cancellation: ends the wait for a start time.
+        self._stop_waiting: asyncio.Future[None] = self._loop.create_future()
         self._future: asyncio.Future[Any] | None = None
         self._task: asyncio.Task[Any] | None = None
         self._queued: concurrent.futures.Future[Any] | None = None
@@ -111,6 +113,8 @@ class Execution:
             if self._queued is not None:
                 # Keeps a sync handler that still waits for a thread from ever starting.
                 self._queued.cancel()
+        if not self._stop_waiting.done():
+            self._stop_waiting.set_result(None)
         if abandon and not self._abandon.done():
             self._abandon.set_result(None)
 
@@ -184,6 +188,12 @@ class Execution:
                 retryable=False,
                 cause=Cause.UNKNOWN_HANDLER,
             )
+        if self._start.HasField("start_time"):
+            # Handed over ahead of its time: start the handler then, unless cancelled first.
+            start_at = self._start.start_time.ToDatetime(tzinfo=timezone.utc)
+            wait = (start_at - datetime.now(timezone.utc)).total_seconds()
+            if wait > 0:
+                await asyncio.wait((self._stop_waiting,), timeout=wait)
         deadline = self.context.deadline
         delay = None
         if deadline is not None:

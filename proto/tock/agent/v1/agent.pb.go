@@ -357,7 +357,14 @@ type Assignment struct {
 	// W3C trace context ("traceparent", "tracestate") of the execution's trace.
 	TraceContext map[string]string `protobuf:"bytes,12,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// For an execution started because the jobs it depends on succeeded: their results.
-	Upstream      []*Upstream `protobuf:"bytes,13,rep,name=upstream,proto3" json:"upstream,omitempty"`
+	Upstream []*Upstream `protobuf:"bytes,13,rep,name=upstream,proto3" json:"upstream,omitempty"`
+	// When the handler is to start, if later than now: the control plane assigns work due
+	// within its lookahead (one second by default) ahead of time, so that the handler starts
+	// on time whatever the claim and the stream cost. The agent passes it on in the Start,
+	// counts the execution against its capacity from assignment, and heartbeats it while it
+	// waits. Unset means at once. Like deadline, it is read on the agent's clock, which must be
+	// kept in sync (NTP).
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -479,6 +486,13 @@ func (x *Assignment) GetTraceContext() map[string]string {
 func (x *Assignment) GetUpstream() []*Upstream {
 	if x != nil {
 		return x.Upstream
+	}
+	return nil
+}
+
+func (x *Assignment) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
 	}
 	return nil
 }
@@ -1669,7 +1683,7 @@ const file_tock_agent_v1_agent_proto_rawDesc = "" +
 	"\rsession_epoch\x18\x02 \x01(\x03R\fsessionEpoch\x12H\n" +
 	"\x12heartbeat_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"E\n" +
 	"\x06Assign\x12;\n" +
-	"\vassignments\x18\x01 \x03(\v2\x19.tock.agent.v1.AssignmentR\vassignments\"\xd4\x04\n" +
+	"\vassignments\x18\x01 \x03(\v2\x19.tock.agent.v1.AssignmentR\vassignments\"\x8f\x05\n" +
 	"\n" +
 	"Assignment\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12\x10\n" +
@@ -1688,7 +1702,9 @@ const file_tock_agent_v1_agent_proto_rawDesc = "" +
 	"\vshard_total\x18\v \x01(\x05R\n" +
 	"shardTotal\x12P\n" +
 	"\rtrace_context\x18\f \x03(\v2+.tock.agent.v1.Assignment.TraceContextEntryR\ftraceContext\x123\n" +
-	"\bupstream\x18\r \x03(\v2\x17.tock.agent.v1.UpstreamR\bupstream\x1a?\n" +
+	"\bupstream\x18\r \x03(\v2\x17.tock.agent.v1.UpstreamR\bupstream\x129\n" +
+	"\n" +
+	"start_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x1a?\n" +
 	"\x11TraceContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"z\n" +
@@ -1844,34 +1860,35 @@ var file_tock_agent_v1_agent_proto_depIdxs = []int32{
 	23, // 7: tock.agent.v1.Assignment.deadline:type_name -> google.protobuf.Timestamp
 	20, // 8: tock.agent.v1.Assignment.trace_context:type_name -> tock.agent.v1.Assignment.TraceContextEntry
 	5,  // 9: tock.agent.v1.Assignment.upstream:type_name -> tock.agent.v1.Upstream
-	8,  // 10: tock.agent.v1.Ack.results:type_name -> tock.agent.v1.ResultAck
-	10, // 11: tock.agent.v1.ConnectResponse.hello:type_name -> tock.agent.v1.Hello
-	12, // 12: tock.agent.v1.ConnectResponse.heartbeat:type_name -> tock.agent.v1.Heartbeat
-	13, // 13: tock.agent.v1.ConnectResponse.started:type_name -> tock.agent.v1.Started
-	14, // 14: tock.agent.v1.ConnectResponse.progress:type_name -> tock.agent.v1.Progress
-	15, // 15: tock.agent.v1.ConnectResponse.log:type_name -> tock.agent.v1.Log
-	16, // 16: tock.agent.v1.ConnectResponse.results:type_name -> tock.agent.v1.Results
-	19, // 17: tock.agent.v1.ConnectResponse.release:type_name -> tock.agent.v1.Release
-	21, // 18: tock.agent.v1.Hello.labels:type_name -> tock.agent.v1.Hello.LabelsEntry
-	11, // 19: tock.agent.v1.Hello.running:type_name -> tock.agent.v1.RunningExecution
-	11, // 20: tock.agent.v1.Heartbeat.running:type_name -> tock.agent.v1.RunningExecution
-	11, // 21: tock.agent.v1.Started.executions:type_name -> tock.agent.v1.RunningExecution
-	23, // 22: tock.agent.v1.Started.time:type_name -> google.protobuf.Timestamp
-	23, // 23: tock.agent.v1.Log.time:type_name -> google.protobuf.Timestamp
-	17, // 24: tock.agent.v1.Results.results:type_name -> tock.agent.v1.Result
-	0,  // 25: tock.agent.v1.Result.outcome:type_name -> tock.agent.v1.Outcome
-	18, // 26: tock.agent.v1.Result.error:type_name -> tock.agent.v1.Error
-	23, // 27: tock.agent.v1.Result.start_time:type_name -> google.protobuf.Timestamp
-	23, // 28: tock.agent.v1.Result.finish_time:type_name -> google.protobuf.Timestamp
-	22, // 29: tock.agent.v1.Error.retry_after:type_name -> google.protobuf.Duration
-	11, // 30: tock.agent.v1.Release.executions:type_name -> tock.agent.v1.RunningExecution
-	1,  // 31: tock.agent.v1.AgentService.Connect:input_type -> tock.agent.v1.ConnectRequest
-	9,  // 32: tock.agent.v1.AgentService.Connect:output_type -> tock.agent.v1.ConnectResponse
-	32, // [32:33] is the sub-list for method output_type
-	31, // [31:32] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	23, // 10: tock.agent.v1.Assignment.start_time:type_name -> google.protobuf.Timestamp
+	8,  // 11: tock.agent.v1.Ack.results:type_name -> tock.agent.v1.ResultAck
+	10, // 12: tock.agent.v1.ConnectResponse.hello:type_name -> tock.agent.v1.Hello
+	12, // 13: tock.agent.v1.ConnectResponse.heartbeat:type_name -> tock.agent.v1.Heartbeat
+	13, // 14: tock.agent.v1.ConnectResponse.started:type_name -> tock.agent.v1.Started
+	14, // 15: tock.agent.v1.ConnectResponse.progress:type_name -> tock.agent.v1.Progress
+	15, // 16: tock.agent.v1.ConnectResponse.log:type_name -> tock.agent.v1.Log
+	16, // 17: tock.agent.v1.ConnectResponse.results:type_name -> tock.agent.v1.Results
+	19, // 18: tock.agent.v1.ConnectResponse.release:type_name -> tock.agent.v1.Release
+	21, // 19: tock.agent.v1.Hello.labels:type_name -> tock.agent.v1.Hello.LabelsEntry
+	11, // 20: tock.agent.v1.Hello.running:type_name -> tock.agent.v1.RunningExecution
+	11, // 21: tock.agent.v1.Heartbeat.running:type_name -> tock.agent.v1.RunningExecution
+	11, // 22: tock.agent.v1.Started.executions:type_name -> tock.agent.v1.RunningExecution
+	23, // 23: tock.agent.v1.Started.time:type_name -> google.protobuf.Timestamp
+	23, // 24: tock.agent.v1.Log.time:type_name -> google.protobuf.Timestamp
+	17, // 25: tock.agent.v1.Results.results:type_name -> tock.agent.v1.Result
+	0,  // 26: tock.agent.v1.Result.outcome:type_name -> tock.agent.v1.Outcome
+	18, // 27: tock.agent.v1.Result.error:type_name -> tock.agent.v1.Error
+	23, // 28: tock.agent.v1.Result.start_time:type_name -> google.protobuf.Timestamp
+	23, // 29: tock.agent.v1.Result.finish_time:type_name -> google.protobuf.Timestamp
+	22, // 30: tock.agent.v1.Error.retry_after:type_name -> google.protobuf.Duration
+	11, // 31: tock.agent.v1.Release.executions:type_name -> tock.agent.v1.RunningExecution
+	1,  // 32: tock.agent.v1.AgentService.Connect:input_type -> tock.agent.v1.ConnectRequest
+	9,  // 33: tock.agent.v1.AgentService.Connect:output_type -> tock.agent.v1.ConnectResponse
+	33, // [33:34] is the sub-list for method output_type
+	32, // [32:33] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_tock_agent_v1_agent_proto_init() }

@@ -348,7 +348,11 @@ type Start struct {
 	// the execution's trace.
 	TraceContext map[string]string `protobuf:"bytes,12,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// For an execution started because the jobs it depends on succeeded: their results.
-	Upstream      []*Upstream `protobuf:"bytes,13,rep,name=upstream,proto3" json:"upstream,omitempty"`
+	Upstream []*Upstream `protobuf:"bytes,13,rep,name=upstream,proto3" json:"upstream,omitempty"`
+	// When to start the handler, if later than now: work is handed over ahead of its time so
+	// that it starts on time. The SDK waits until then (a cancellation or the deadline ends
+	// the wait) and then calls the handler. Unset means at once.
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -470,6 +474,13 @@ func (x *Start) GetTraceContext() map[string]string {
 func (x *Start) GetUpstream() []*Upstream {
 	if x != nil {
 		return x.Upstream
+	}
+	return nil
+}
+
+func (x *Start) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
 	}
 	return nil
 }
@@ -1154,7 +1165,7 @@ const file_tock_handler_v1_handler_proto_rawDesc = "" +
 	"\x0eExecuteRequest\x12.\n" +
 	"\x05start\x18\x01 \x01(\v2\x16.tock.handler.v1.StartH\x00R\x05start\x121\n" +
 	"\x06cancel\x18\x02 \x01(\v2\x17.tock.handler.v1.CancelH\x00R\x06cancelB\x06\n" +
-	"\x04kind\"\xce\x04\n" +
+	"\x04kind\"\x89\x05\n" +
 	"\x05Start\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12\x18\n" +
 	"\ahandler\x18\x02 \x01(\tR\ahandler\x12\x10\n" +
@@ -1172,7 +1183,9 @@ const file_tock_handler_v1_handler_proto_rawDesc = "" +
 	"\vshard_total\x18\v \x01(\x05R\n" +
 	"shardTotal\x12M\n" +
 	"\rtrace_context\x18\f \x03(\v2(.tock.handler.v1.Start.TraceContextEntryR\ftraceContext\x125\n" +
-	"\bupstream\x18\r \x03(\v2\x19.tock.handler.v1.UpstreamR\bupstream\x1a?\n" +
+	"\bupstream\x18\r \x03(\v2\x19.tock.handler.v1.UpstreamR\bupstream\x129\n" +
+	"\n" +
+	"start_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x1a?\n" +
 	"\x11TraceContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"z\n" +
@@ -1269,24 +1282,25 @@ var file_tock_handler_v1_handler_proto_depIdxs = []int32{
 	16, // 4: tock.handler.v1.Start.deadline:type_name -> google.protobuf.Timestamp
 	15, // 5: tock.handler.v1.Start.trace_context:type_name -> tock.handler.v1.Start.TraceContextEntry
 	6,  // 6: tock.handler.v1.Start.upstream:type_name -> tock.handler.v1.Upstream
-	9,  // 7: tock.handler.v1.ExecuteResponse.progress:type_name -> tock.handler.v1.Progress
-	10, // 8: tock.handler.v1.ExecuteResponse.log:type_name -> tock.handler.v1.Log
-	11, // 9: tock.handler.v1.ExecuteResponse.heartbeat:type_name -> tock.handler.v1.Heartbeat
-	12, // 10: tock.handler.v1.ExecuteResponse.result:type_name -> tock.handler.v1.Result
-	16, // 11: tock.handler.v1.Log.time:type_name -> google.protobuf.Timestamp
-	13, // 12: tock.handler.v1.Result.output:type_name -> tock.handler.v1.Output
-	14, // 13: tock.handler.v1.Result.error:type_name -> tock.handler.v1.Error
-	17, // 14: tock.handler.v1.Error.retry_after:type_name -> google.protobuf.Duration
-	0,  // 15: tock.handler.v1.Error.cause:type_name -> tock.handler.v1.ErrorCause
-	1,  // 16: tock.handler.v1.HandlerService.ListHandlers:input_type -> tock.handler.v1.ListHandlersRequest
-	4,  // 17: tock.handler.v1.HandlerService.Execute:input_type -> tock.handler.v1.ExecuteRequest
-	2,  // 18: tock.handler.v1.HandlerService.ListHandlers:output_type -> tock.handler.v1.ListHandlersResponse
-	8,  // 19: tock.handler.v1.HandlerService.Execute:output_type -> tock.handler.v1.ExecuteResponse
-	18, // [18:20] is the sub-list for method output_type
-	16, // [16:18] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	16, // 7: tock.handler.v1.Start.start_time:type_name -> google.protobuf.Timestamp
+	9,  // 8: tock.handler.v1.ExecuteResponse.progress:type_name -> tock.handler.v1.Progress
+	10, // 9: tock.handler.v1.ExecuteResponse.log:type_name -> tock.handler.v1.Log
+	11, // 10: tock.handler.v1.ExecuteResponse.heartbeat:type_name -> tock.handler.v1.Heartbeat
+	12, // 11: tock.handler.v1.ExecuteResponse.result:type_name -> tock.handler.v1.Result
+	16, // 12: tock.handler.v1.Log.time:type_name -> google.protobuf.Timestamp
+	13, // 13: tock.handler.v1.Result.output:type_name -> tock.handler.v1.Output
+	14, // 14: tock.handler.v1.Result.error:type_name -> tock.handler.v1.Error
+	17, // 15: tock.handler.v1.Error.retry_after:type_name -> google.protobuf.Duration
+	0,  // 16: tock.handler.v1.Error.cause:type_name -> tock.handler.v1.ErrorCause
+	1,  // 17: tock.handler.v1.HandlerService.ListHandlers:input_type -> tock.handler.v1.ListHandlersRequest
+	4,  // 18: tock.handler.v1.HandlerService.Execute:input_type -> tock.handler.v1.ExecuteRequest
+	2,  // 19: tock.handler.v1.HandlerService.ListHandlers:output_type -> tock.handler.v1.ListHandlersResponse
+	8,  // 20: tock.handler.v1.HandlerService.Execute:output_type -> tock.handler.v1.ExecuteResponse
+	19, // [19:21] is the sub-list for method output_type
+	17, // [17:19] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_tock_handler_v1_handler_proto_init() }

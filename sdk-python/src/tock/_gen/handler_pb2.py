@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dtock/handler/v1/handler.proto\x12\x0ftock.handler.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x13ListHandlersRequest\"S\n\x14ListHandlersResponse\x12.\n\x08handlers\x18\x01 \x03(\x0b\x32\x1c.tock.handler.v1.HandlerInfo\x12\x0b\n\x03sdk\x18\x02 \x01(\t\"\x1b\n\x0bHandlerInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\"l\n\x0e\x45xecuteRequest\x12\'\n\x05start\x18\x01 \x01(\x0b\x32\x16.tock.handler.v1.StartH\x00\x12)\n\x06\x63\x61ncel\x18\x02 \x01(\x0b\x32\x17.tock.handler.v1.CancelH\x00\x42\x06\n\x04kind\"\xb5\x03\n\x05Start\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x0f\n\x07handler\x18\x02 \x01(\t\x12\x0b\n\x03job\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x30\n\x0cnominal_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blease_epoch\x18\x06 \x01(\x03\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07payload\x18\x08 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\t \x01(\t\x12\x13\n\x0bshard_index\x18\n \x01(\x05\x12\x13\n\x0bshard_total\x18\x0b \x01(\x05\x12?\n\rtrace_context\x18\x0c \x03(\x0b\x32(.tock.handler.v1.Start.TraceContextEntry\x12+\n\x08upstream\x18\r \x03(\x0b\x32\x19.tock.handler.v1.Upstream\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"S\n\x08Upstream\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x14\n\x0c\x65xecution_id\x18\x02 \x01(\t\x12\x0e\n\x06output\x18\x03 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\".\n\x06\x43\x61ncel\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xc9\x01\n\x0f\x45xecuteResponse\x12-\n\x08progress\x18\x01 \x01(\x0b\x32\x19.tock.handler.v1.ProgressH\x00\x12#\n\x03log\x18\x02 \x01(\x0b\x32\x14.tock.handler.v1.LogH\x00\x12/\n\theartbeat\x18\x03 \x01(\x0b\x32\x1a.tock.handler.v1.HeartbeatH\x00\x12)\n\x06result\x18\x04 \x01(\x0b\x32\x17.tock.handler.v1.ResultH\x00\x42\x06\n\x04kind\"C\n\x08Progress\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x0f\n\x07message\x18\x03 \x01(\t\"e\n\x03Log\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"!\n\tHeartbeat\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"}\n\x06Result\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12)\n\x06output\x18\x02 \x01(\x0b\x32\x17.tock.handler.v1.OutputH\x00\x12\'\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.tock.handler.v1.ErrorH\x00\x42\t\n\x07outcome\",\n\x06Output\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\"\x95\x01\n\x05\x45rror\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x12.\n\x0bretry_after\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x05\x63\x61use\x18\x05 \x01(\x0e\x32\x1b.tock.handler.v1.ErrorCause*\x9f\x01\n\nErrorCause\x12\x1b\n\x17\x45RROR_CAUSE_UNSPECIFIED\x10\x00\x12!\n\x1d\x45RROR_CAUSE_DEADLINE_EXCEEDED\x10\x01\x12\x19\n\x15\x45RROR_CAUSE_CANCELLED\x10\x02\x12\x1f\n\x1b\x45RROR_CAUSE_UNKNOWN_HANDLER\x10\x03\x12\x15\n\x11\x45RROR_CAUSE_PANIC\x10\x04\x32\xbf\x01\n\x0eHandlerService\x12[\n\x0cListHandlers\x12$.tock.handler.v1.ListHandlersRequest\x1a%.tock.handler.v1.ListHandlersResponse\x12P\n\x07\x45xecute\x12\x1f.tock.handler.v1.ExecuteRequest\x1a .tock.handler.v1.ExecuteResponse(\x01\x30\x01\x42\x38Z6github.com/tockhq/tock/proto/tock/handler/v1;handlerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dtock/handler/v1/handler.proto\x12\x0ftock.handler.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x13ListHandlersRequest\"S\n\x14ListHandlersResponse\x12.\n\x08handlers\x18\x01 \x03(\x0b\x32\x1c.tock.handler.v1.HandlerInfo\x12\x0b\n\x03sdk\x18\x02 \x01(\t\"\x1b\n\x0bHandlerInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\"l\n\x0e\x45xecuteRequest\x12\'\n\x05start\x18\x01 \x01(\x0b\x32\x16.tock.handler.v1.StartH\x00\x12)\n\x06\x63\x61ncel\x18\x02 \x01(\x0b\x32\x17.tock.handler.v1.CancelH\x00\x42\x06\n\x04kind\"\xe5\x03\n\x05Start\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x0f\n\x07handler\x18\x02 \x01(\t\x12\x0b\n\x03job\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x30\n\x0cnominal_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blease_epoch\x18\x06 \x01(\x03\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07payload\x18\x08 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\t \x01(\t\x12\x13\n\x0bshard_index\x18\n \x01(\x05\x12\x13\n\x0bshard_total\x18\x0b \x01(\x05\x12?\n\rtrace_context\x18\x0c \x03(\x0b\x32(.tock.handler.v1.Start.TraceContextEntry\x12+\n\x08upstream\x18\r \x03(\x0b\x32\x19.tock.handler.v1.Upstream\x12.\n\nstart_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"S\n\x08Upstream\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x14\n\x0c\x65xecution_id\x18\x02 \x01(\t\x12\x0e\n\x06output\x18\x03 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\".\n\x06\x43\x61ncel\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xc9\x01\n\x0f\x45xecuteResponse\x12-\n\x08progress\x18\x01 \x01(\x0b\x32\x19.tock.handler.v1.ProgressH\x00\x12#\n\x03log\x18\x02 \x01(\x0b\x32\x14.tock.handler.v1.LogH\x00\x12/\n\theartbeat\x18\x03 \x01(\x0b\x32\x1a.tock.handler.v1.HeartbeatH\x00\x12)\n\x06result\x18\x04 \x01(\x0b\x32\x17.tock.handler.v1.ResultH\x00\x42\x06\n\x04kind\"C\n\x08Progress\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x0f\n\x07message\x18\x03 \x01(\t\"e\n\x03Log\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"!\n\tHeartbeat\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"}\n\x06Result\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12)\n\x06output\x18\x02 \x01(\x0b\x32\x17.tock.handler.v1.OutputH\x00\x12\'\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.tock.handler.v1.ErrorH\x00\x42\t\n\x07outcome\",\n\x06Output\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\"\x95\x01\n\x05\x45rror\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x12.\n\x0bretry_after\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x05\x63\x61use\x18\x05 \x01(\x0e\x32\x1b.tock.handler.v1.ErrorCause*\x9f\x01\n\nErrorCause\x12\x1b\n\x17\x45RROR_CAUSE_UNSPECIFIED\x10\x00\x12!\n\x1d\x45RROR_CAUSE_DEADLINE_EXCEEDED\x10\x01\x12\x19\n\x15\x45RROR_CAUSE_CANCELLED\x10\x02\x12\x1f\n\x1b\x45RROR_CAUSE_UNKNOWN_HANDLER\x10\x03\x12\x15\n\x11\x45RROR_CAUSE_PANIC\x10\x04\x32\xbf\x01\n\x0eHandlerService\x12[\n\x0cListHandlers\x12$.tock.handler.v1.ListHandlersRequest\x1a%.tock.handler.v1.ListHandlersResponse\x12P\n\x07\x45xecute\x12\x1f.tock.handler.v1.ExecuteRequest\x1a .tock.handler.v1.ExecuteResponse(\x01\x30\x01\x42\x38Z6github.com/tockhq/tock/proto/tock/handler/v1;handlerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,8 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'Z6github.com/tockhq/tock/proto/tock/handler/v1;handlerv1'
   _globals['_START_TRACECONTEXTENTRY']._loaded_options = None
   _globals['_START_TRACECONTEXTENTRY']._serialized_options = b'8\001'
-  _globals['_ERRORCAUSE']._serialized_start=1672
-  _globals['_ERRORCAUSE']._serialized_end=1831
+  _globals['_ERRORCAUSE']._serialized_start=1720
+  _globals['_ERRORCAUSE']._serialized_end=1879
   _globals['_LISTHANDLERSREQUEST']._serialized_start=115
   _globals['_LISTHANDLERSREQUEST']._serialized_end=136
   _globals['_LISTHANDLERSRESPONSE']._serialized_start=138
@@ -47,27 +47,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTEREQUEST']._serialized_start=252
   _globals['_EXECUTEREQUEST']._serialized_end=360
   _globals['_START']._serialized_start=363
-  _globals['_START']._serialized_end=800
-  _globals['_START_TRACECONTEXTENTRY']._serialized_start=749
-  _globals['_START_TRACECONTEXTENTRY']._serialized_end=800
-  _globals['_UPSTREAM']._serialized_start=802
-  _globals['_UPSTREAM']._serialized_end=885
-  _globals['_CANCEL']._serialized_start=887
-  _globals['_CANCEL']._serialized_end=933
-  _globals['_EXECUTERESPONSE']._serialized_start=936
-  _globals['_EXECUTERESPONSE']._serialized_end=1137
-  _globals['_PROGRESS']._serialized_start=1139
-  _globals['_PROGRESS']._serialized_end=1206
-  _globals['_LOG']._serialized_start=1208
-  _globals['_LOG']._serialized_end=1309
-  _globals['_HEARTBEAT']._serialized_start=1311
-  _globals['_HEARTBEAT']._serialized_end=1344
-  _globals['_RESULT']._serialized_start=1346
-  _globals['_RESULT']._serialized_end=1471
-  _globals['_OUTPUT']._serialized_start=1473
-  _globals['_OUTPUT']._serialized_end=1517
-  _globals['_ERROR']._serialized_start=1520
-  _globals['_ERROR']._serialized_end=1669
-  _globals['_HANDLERSERVICE']._serialized_start=1834
-  _globals['_HANDLERSERVICE']._serialized_end=2025
+  _globals['_START']._serialized_end=848
+  _globals['_START_TRACECONTEXTENTRY']._serialized_start=797
+  _globals['_START_TRACECONTEXTENTRY']._serialized_end=848
+  _globals['_UPSTREAM']._serialized_start=850
+  _globals['_UPSTREAM']._serialized_end=933
+  _globals['_CANCEL']._serialized_start=935
+  _globals['_CANCEL']._serialized_end=981
+  _globals['_EXECUTERESPONSE']._serialized_start=984
+  _globals['_EXECUTERESPONSE']._serialized_end=1185
+  _globals['_PROGRESS']._serialized_start=1187
+  _globals['_PROGRESS']._serialized_end=1254
+  _globals['_LOG']._serialized_start=1256
+  _globals['_LOG']._serialized_end=1357
+  _globals['_HEARTBEAT']._serialized_start=1359
+  _globals['_HEARTBEAT']._serialized_end=1392
+  _globals['_RESULT']._serialized_start=1394
+  _globals['_RESULT']._serialized_end=1519
+  _globals['_OUTPUT']._serialized_start=1521
+  _globals['_OUTPUT']._serialized_end=1565
+  _globals['_ERROR']._serialized_start=1568
+  _globals['_ERROR']._serialized_end=1717
+  _globals['_HANDLERSERVICE']._serialized_start=1882
+  _globals['_HANDLERSERVICE']._serialized_end=2073
 # @@protoc_insertion_point(module_scope)

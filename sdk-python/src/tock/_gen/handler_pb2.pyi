@@ -50,7 +50,7 @@ class ExecuteRequest(_message.Message):
     def __init__(self, start: _Optional[_Union[Start, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ...) -> None: ...
 
 class Start(_message.Message):
-    __slots__ = ("execution_id", "handler", "job", "attempt", "nominal_time", "lease_epoch", "deadline", "payload", "content_type", "shard_index", "shard_total", "trace_context", "upstream")
+    __slots__ = ("execution_id", "handler", "job", "attempt", "nominal_time", "lease_epoch", "deadline", "payload", "content_type", "shard_index", "shard_total", "trace_context", "upstream", "start_time")
     class TraceContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,7 @@ class Start(_message.Message):
     SHARD_TOTAL_FIELD_NUMBER: _ClassVar[int]
     TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
     execution_id: str
     handler: str
     job: str
@@ -84,7 +85,8 @@ class Start(_message.Message):
     shard_total: int
     trace_context: _containers.ScalarMap[str, str]
     upstream: _containers.RepeatedCompositeFieldContainer[Upstream]
-    def __init__(self, execution_id: _Optional[str] = ..., handler: _Optional[str] = ..., job: _Optional[str] = ..., attempt: _Optional[int] = ..., nominal_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease_epoch: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payload: _Optional[bytes] = ..., content_type: _Optional[str] = ..., shard_index: _Optional[int] = ..., shard_total: _Optional[int] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., upstream: _Optional[_Iterable[_Union[Upstream, _Mapping]]] = ...) -> None: ...
+    start_time: _timestamp_pb2.Timestamp
+    def __init__(self, execution_id: _Optional[str] = ..., handler: _Optional[str] = ..., job: _Optional[str] = ..., attempt: _Optional[int] = ..., nominal_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease_epoch: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payload: _Optional[bytes] = ..., content_type: _Optional[str] = ..., shard_index: _Optional[int] = ..., shard_total: _Optional[int] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., upstream: _Optional[_Iterable[_Union[Upstream, _Mapping]]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Upstream(_message.Message):
     __slots__ = ("job", "execution_id", "output", "content_type")
