@@ -28,7 +28,7 @@ func (j *jobService) CreateJob(ctx context.Context, req *tockv1.CreateJobRequest
 	if err != nil {
 		return nil, j.s.status("create job", err, "")
 	}
-	job.NextFireAt = scheduler.FirstFire(job.Schedule, now, now)
+	job.NextFireAt = firstFire(job.Schedule, now)
 	created, err := j.s.store.CreateJob(ctx, job)
 	if err != nil {
 		return nil, j.s.status("create job", err, "job "+quote(job.Name))
@@ -93,7 +93,7 @@ func (j *jobService) UpdateJob(ctx context.Context, req *tockv1.UpdateJobRequest
 		scheduleChanged := !sameSchedule(job.Schedule, next.Schedule)
 		next.Paused, next.NextFireAt, next.ResumedAt = job.Paused, job.NextFireAt, job.ResumedAt
 		if scheduleChanged {
-			next.NextFireAt = scheduler.FirstFire(next.Schedule, now, now)
+			next.NextFireAt = firstFire(next.Schedule, now)
 		}
 		next.CreatedAt, next.Version = job.CreatedAt, job.Version
 		*job = next
@@ -269,4 +269,15 @@ func mergeJob(dst, src *tockv1.Job, paths []string) (*tockv1.Job, error) {
 		}
 	}
 	return out, nil
+}
+
+// firstFire returns the first fire time of a job whose schedule is set at now. A one-off
+// time already past is its first fire all the same, so that it is not dropped unrecorded:
+// the scheduler takes it as a misfire, which the job's misfire policy settles (by default
+// it runs once, now; within the grace it is simply on time).
+func firstFire(s *store.Schedule, now time.Time) time.Time {
+	if s != nil && !s.At.IsZero() && !s.At.After(now) {
+		return s.At
+	}
+	return scheduler.FirstFire(s, now, now)
 }

@@ -228,3 +228,16 @@ func TestPreviewREST(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Contains(t, body, "never fires")
 }
+
+// TestOneOffTimeAlreadyPast checks that a one-off job whose time has passed when it is created
+// is not dropped: its time is its first fire, which the scheduler takes as a misfire.
+func TestOneOffTimeAlreadyPast(t *testing.T) {
+	t.Parallel()
+	h := newAPI(t, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	past := &tockv1.Schedule{Trigger: &tockv1.Schedule_At{At: at("2026-03-01T11:59:58Z")}}
+	job := h.createJob(t, &tockv1.Job{Name: "late", Handler: "h", Schedule: past})
+	require.Equal(t, "2026-03-01T11:59:58Z", job.GetNextFireTime().AsTime().Format(time.RFC3339))
+	future := &tockv1.Schedule{Trigger: &tockv1.Schedule_At{At: at("2026-03-01T13:00:00Z")}}
+	job = h.createJob(t, &tockv1.Job{Name: "later", Handler: "h", Schedule: future})
+	require.Equal(t, "2026-03-01T13:00:00Z", job.GetNextFireTime().AsTime().Format(time.RFC3339))
+}

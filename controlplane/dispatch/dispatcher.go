@@ -441,14 +441,28 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, bool, []string) {
 	}
 	for id, execs := range perAgent {
 		if s := byID[id]; s == nil || !s.assign(execs) {
-			// The session went down after the claim committed; the leases lapse and the
-			// janitor retries these executions.
-			d.cfg.Logger.Warn("agent session lost before assignment was sent", "agent", id, "executions", len(execs))
+			// The session went down after the claim committed: put the executions back
+			// rather than wait for their leases to lapse.
+			d.cfg.Logger.Warn("agent session lost before assignment was sent; releasing", "agent", id, "executions", len(execs))
+			d.release(ctx, execs)
 		}
 	}
 	d.metrics.assignments.Add(float64(len(claimed)))
 	d.metrics.claimBatch.Observe(float64(len(claimed)))
 	return len(claimed), len(claimed) >= limit, handlers
+}
+
+// release puts executions claimed but never sent back to pending. When that fails their
+// leases lapse and the janitor retries them.
+func (d *Dispatcher) release(ctx context.Context, execs []store.Execution) {
+	refs := make([]store.ExecRef, len(execs))
+	for i, e := range execs {
+		refs[i] = store.ExecRef{ID: e.ID, Epoch: e.LeaseEpoch}
+	}
+	if err := d.store.ReleaseExecutions(ctx, refs); err != nil && ctx.Err() == nil {
+		d.cfg.Logger.Warn("release unsent assignments; they are retried when their leases lapse", "err", err)
+	}
+	d.Wake()
 }
 
 // sendCancels forwards requested cancellations to the agents running them.
@@ -528,9 +542,12 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 	d.sessionsMu.Lock()
 	for id, s := range d.sessions {
 		a, ok := want[id]
-		if !ok && owns(id) && s.drainingWithWork() {
+		if !ok && owns(id) && (s.drainingWithWork() || s.live()) {
 			// Gone from discovery because it drains (its health check fails once it
 			// drains): keep its session while it finishes its work and reports the results.
+			// Or its registration lapsed while its session is live, heartbeats and all (an
+			// overloaded registry, a registration call that timed out): a session that
+			// works is not given up for that; it ends when the agent falls silent.
 			continue
 		}
 		if !ok || a.Address != s.agent.Address {

@@ -21,6 +21,13 @@ func (s *session) drainingWithWork() bool {
 	return s.up && s.draining && len(s.outstanding) > 0
 }
 
+// live reports whether the session is up and the agent heard from lately.
+func (s *session) live() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.up && !s.lastHeard.IsZero() && !s.silentLocked(time.Now())
+}
+
 // observeLoadLocked records the agent's load right after an assignment to it: executions in
 // flight over capacity. s.mu must be held.
 func (s *session) observeLoadLocked() {

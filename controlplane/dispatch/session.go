@@ -395,19 +395,16 @@ func (s *session) onHeartbeat(hb *agentv1.Heartbeat) {
 	}
 }
 
-// onResults takes note of results as they arrive, and returns their executions: the agent's
-// slots are free again. The results are recorded and acknowledged by the reports writer
-// (recordResults).
+// onResults takes note of results as they arrive, and returns their executions. The results
+// are recorded and acknowledged by the reports writer (recordResults), which frees the
+// agent's slots: until then they count against its capacity, so that an agent whose results
+// are not recorded as fast as it produces them is offered less work rather than more than it
+// can hold until acknowledged.
 func (s *session) onResults(results []*agentv1.Result) map[string]bool {
 	ended := make(map[string]bool, len(results))
-	s.mu.Lock()
 	for _, r := range results {
 		ended[r.GetExecutionId()] = true
-		delete(s.outstanding, r.GetExecutionId())
-		delete(s.cancelSent, r.GetExecutionId())
 	}
-	s.mu.Unlock()
-	s.d.Wake()
 	return ended
 }
 
@@ -422,6 +419,12 @@ func (s *session) recordResults(ctx, streamCtx context.Context, completions []st
 	if err != nil {
 		return fmt.Errorf("record %d results: %w", len(completions), err)
 	}
+	s.mu.Lock()
+	for _, c := range completions {
+		delete(s.outstanding, c.ID)
+		delete(s.cancelSent, c.ID)
+	}
+	s.mu.Unlock()
 	ack := &agentv1.Ack{Results: make([]*agentv1.ResultAck, 0, len(outcomes))}
 	retried := false
 	for _, o := range outcomes {

@@ -20,7 +20,7 @@ type Config struct {
 	// Horizon is how far ahead of their nominal time fires are claimed. It must exceed
 	// PollInterval so that fires are claimed before they are due. Default 1s.
 	Horizon time.Duration
-	// BatchSize is the most jobs claimed per transaction. Default 500.
+	// BatchSize is the most jobs claimed per transaction. Default 1000.
 	BatchSize int
 	// Plan tunes how due jobs are planned.
 	Plan PlanConfig
@@ -41,7 +41,7 @@ func (c Config) withDefaults() Config {
 		c.Horizon = max(time.Second, 2*c.PollInterval)
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 500
+		c.BatchSize = 1000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -37,21 +38,50 @@ func (s *Store) CreateExecution(ctx context.Context, exec store.Execution) (stor
 // empty, starts the attempt count at 1 and the trigger at manual, defaults the nominal time to
 // now and NotBefore to the nominal time, and sets CreatedAt.
 func insertExecution(ctx context.Context, tx pgx.Tx, e store.Execution, now time.Time) (store.Execution, error) {
-	sql, args, err := insertExecutionSQL(e, now)
+	_, args, err := newExecutionRow(e, now)
 	if err != nil {
 		return store.Execution{}, err
 	}
-	created, err := scanExecution(tx.QueryRow(ctx, sql, args...))
+	created, err := scanExecution(tx.QueryRow(ctx, `INSERT INTO executions (`+execColumns+`)
+		VALUES (`+params(1, len(args))+`) RETURNING `+execColumns, args...))
 	return created, interpretError(err)
 }
 
-// insertExecutionSQL returns the statement that inserts e as a new PENDING execution
-// created at now, returning it, and its arguments.
-func insertExecutionSQL(e store.Execution, now time.Time) (string, []any, error) {
+// insertExecutions inserts executions made by newExecutionRow, whose rows are given, in as
+// few statements as the protocol's limit of 65,535 parameters allows.
+func insertExecutions(ctx context.Context, tx pgx.Tx, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	cols := len(rows[0])
+	per := math.MaxUint16 / cols
+	for len(rows) > 0 {
+		chunk := rows[:min(per, len(rows))]
+		rows = rows[len(chunk):]
+		var sql strings.Builder
+		sql.WriteString(`INSERT INTO executions (` + execColumns + `) VALUES `)
+		args := make([]any, 0, len(chunk)*cols)
+		for i, row := range chunk {
+			if i > 0 {
+				sql.WriteString(", ")
+			}
+			sql.WriteString("(" + params(len(args)+1, cols) + ")")
+			args = append(args, row...)
+		}
+		if _, err := tx.Exec(ctx, sql.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newExecutionRow returns e as a new PENDING execution created at now, as stored, and its
+// values in execColumns order.
+func newExecutionRow(e store.Execution, now time.Time) (store.Execution, []any, error) {
 	if e.ID == "" {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return "", nil, err
+			return store.Execution{}, nil, err
 		}
 		e.ID = id.String()
 	}
@@ -75,10 +105,13 @@ func insertExecutionSQL(e store.Execution, now time.Time) (string, []any, error)
 	e.StartDeadline = store.StartDeadline(e, now)
 	args, err := execArgs(e)
 	if err != nil {
-		return "", nil, err
+		return store.Execution{}, nil, err
 	}
-	return `INSERT INTO executions (` + execColumns + `)
-		VALUES (` + params(1, len(args)) + `) RETURNING ` + execColumns, args, nil
+	// As the database keeps them: times to the microsecond.
+	for _, t := range []*time.Time{&e.CreatedAt, &e.NominalTime, &e.NotBefore, &e.StartDeadline, &e.CloseDeadline} {
+		*t = micro(*t)
+	}
+	return e, args, nil
 }
 
 // GetExecution returns an execution by id.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/tockhq/tock/controlplane/store"
 )
@@ -40,11 +40,12 @@ func (s *Store) FireDueJobs(ctx context.Context, params store.FireDueParams) ([]
 		if err != nil {
 			return err
 		}
-		// Every fire and every job's next fire time in one round trip, then the executions
-		// of the fires that were new in another.
+		// Set-based: the fires of every job in one statement, the jobs' next fire times in
+		// another, then the executions of the fires that were new.
 		var (
-			batch   pgx.Batch
-			planned []*plannedFire
+			planned  []*plannedFire
+			names    []string
+			nextFire []pgtype.Timestamptz
 		)
 		for _, job := range jobs {
 			plan := params.Plan(store.DueJob{Job: job, Live: live[job.Name]}, now)
@@ -54,20 +55,19 @@ func (s *Store) FireDueJobs(ctx context.Context, params store.FireDueParams) ([]
 					return fmt.Errorf("job %q: %w", job.Name, err)
 				}
 				planned = append(planned, p)
-				batch.Queue(`INSERT INTO fires (job, nominal_time, outcome, execution_id, fired_at)
-					VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job, nominal_time) DO NOTHING`,
-					job.Name, p.fire.NominalTime, string(p.fire.Outcome), p.fire.ExecutionID, now,
-				).Exec(func(tag pgconn.CommandTag) error {
-					p.recorded = tag.RowsAffected() > 0
-					return nil
-				})
 			}
-			batch.Queue(`UPDATE jobs SET next_fire_at = $1 WHERE name = $2`, ts(plan.NextFireAt), job.Name)
+			names = append(names, job.Name)
+			nextFire = append(nextFire, pgtype.Timestamptz{Time: plan.NextFireAt, Valid: !plan.NextFireAt.IsZero()})
 		}
-		if batch.Len() == 0 {
+		if len(names) == 0 {
 			return nil
 		}
-		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+		if err := insertFires(ctx, tx, planned, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET next_fire_at = u.next_fire
+			FROM unnest($1::TEXT[], $2::TIMESTAMPTZ[]) AS u (job_name, next_fire)
+			WHERE jobs.name = u.job_name`, names, nextFire); err != nil {
 			return err
 		}
 		if err := createFireExecutions(ctx, tx, planned, now); err != nil {
@@ -134,17 +134,57 @@ func newPlannedFire(job store.Job, planned store.PlannedFire, now time.Time) (*p
 	return p, nil
 }
 
+// insertFires inserts the planned fires in one statement, leaving out those whose (job,
+// nominal time) is recorded already, and marks the new ones recorded.
+func insertFires(ctx context.Context, tx pgx.Tx, planned []*plannedFire, now time.Time) error {
+	if len(planned) == 0 {
+		return nil
+	}
+	jobs := make([]string, len(planned))
+	nominal := make([]time.Time, len(planned))
+	outcomes := make([]string, len(planned))
+	execIDs := make([]string, len(planned))
+	byKey := make(map[fireKey]*plannedFire, len(planned))
+	for i, p := range planned {
+		jobs[i], nominal[i], outcomes[i], execIDs[i] = p.fire.Job, p.fire.NominalTime, string(p.fire.Outcome), p.fire.ExecutionID
+		byKey[fireKey{p.fire.Job, p.fire.NominalTime.UnixMicro()}] = p
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO fires (job, nominal_time, outcome, execution_id, fired_at)
+		SELECT u.job, u.nominal_time, u.outcome, u.execution_id, $5
+		FROM unnest($1::TEXT[], $2::TIMESTAMPTZ[], $3::TEXT[], $4::TEXT[]) AS u (job, nominal_time, outcome, execution_id)
+		ON CONFLICT (job, nominal_time) DO NOTHING RETURNING job, nominal_time`,
+		jobs, nominal, outcomes, execIDs, now)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var job string
+		var at time.Time
+		if err := rows.Scan(&job, &at); err != nil {
+			return err
+		}
+		if p := byKey[fireKey{job, at.UnixMicro()}]; p != nil {
+			p.recorded = true
+		}
+	}
+	return rows.Err()
+}
+
+// fireKey identifies a fire: its job and nominal time in microseconds.
+type fireKey struct {
+	job     string
+	nominal int64
+}
+
 // createFireExecutions creates the executions of the new dispatched fires, in order, in as
-// few round trips as it can: a fire that replaces the live executions first cancels them,
+// few statements as it can: a fire that replaces the live executions first cancels them,
 // which must see the executions created before it.
 func createFireExecutions(ctx context.Context, tx pgx.Tx, planned []*plannedFire, now time.Time) error {
-	var batch pgx.Batch
+	var rows [][]any
 	flush := func() error {
-		if batch.Len() == 0 {
-			return nil
-		}
-		err := tx.SendBatch(ctx, &batch).Close()
-		batch = pgx.Batch{}
+		err := insertExecutions(ctx, tx, rows)
+		rows = nil
 		return err
 	}
 	for _, p := range planned {
@@ -159,18 +199,12 @@ func createFireExecutions(ctx context.Context, tx pgx.Tx, planned []*plannedFire
 				return fmt.Errorf("job %q: replace live executions: %w", p.job.Name, err)
 			}
 		}
-		sql, args, err := insertExecutionSQL(p.exec, now)
+		created, row, err := newExecutionRow(p.exec, now)
 		if err != nil {
 			return fmt.Errorf("job %q: create execution of fire at %s: %w", p.job.Name, p.fire.NominalTime, err)
 		}
-		batch.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
-			created, err := scanExecution(row)
-			if err != nil {
-				return fmt.Errorf("job %q: create execution of fire at %s: %w", p.job.Name, p.fire.NominalTime, err)
-			}
-			p.fire.Execution = &created
-			return nil
-		})
+		p.fire.Execution = &created
+		rows = append(rows, row)
 	}
 	return flush()
 }
@@ -194,13 +228,9 @@ func recordFire(ctx context.Context, tx pgx.Tx, job store.Job, planned store.Pla
 	if err != nil {
 		return store.Fire{}, false, err
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO fires (job, nominal_time, outcome, execution_id, fired_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job, nominal_time) DO NOTHING`,
-		job.Name, p.fire.NominalTime, string(p.fire.Outcome), p.fire.ExecutionID, now)
-	if err != nil || tag.RowsAffected() == 0 {
+	if err := insertFires(ctx, tx, []*plannedFire{p}, now); err != nil || !p.recorded {
 		return store.Fire{}, false, err
 	}
-	p.recorded = true
 	if err := createFireExecutions(ctx, tx, []*plannedFire{p}, now); err != nil {
 		return store.Fire{}, false, err
 	}

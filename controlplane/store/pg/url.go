@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -76,7 +77,18 @@ func parseURL(raw string) (target, error) {
 		}
 		return target{}, fmt.Errorf("invalid store URL %s: %s", t.redacted, msg)
 	}
+	if !q.Has("pool_max_conns") {
+		// pgx's default, max(4, cores), starves a control plane whose API, scheduler and
+		// agent sessions each hold a connection per transaction.
+		t.config.MaxConns = defaultMaxConns()
+	}
 	return t, nil
+}
+
+// defaultMaxConns is the pool size unless the URL sets pool_max_conns: 16, or four per core
+// on a larger machine.
+func defaultMaxConns() int32 {
+	return int32(max(16, 4*runtime.NumCPU()))
 }
 
 // redact returns u as it was written, its password and secret parameters replaced.
