@@ -90,8 +90,8 @@ lint: tools $(VENV)/.installed ## buf lint and format, go vet, gofmt, staticchec
 	staticcheck ./...
 	promtool check rules docs/observability/tock-alerts.rules.yml
 	promtool test rules docs/observability/tock-alerts.test.yml
-	$(VENV)/bin/ruff check sdk-python examples/python
-	$(VENV)/bin/ruff format --check sdk-python examples/python
+	$(VENV)/bin/ruff check sdk-python examples/python tools/bench/pyhandler
+	$(VENV)/bin/ruff format --check sdk-python examples/python tools/bench/pyhandler
 	$(VENV)/bin/mypy --config-file sdk-python/pyproject.toml sdk-python/src
 
 .PHONY: bench

@@ -58,6 +58,9 @@ type Config struct {
 	// keeps only agents carrying that tag; ConsulReplicaService is the service replicas
 	// register under. Defaults "tock-agent", none, "tock-replica".
 	ConsulService, ConsulTag, ConsulReplicaService string
+	// Profiling serves Go's runtime profiles under /debug/pprof/ on the HTTP address.
+	// Default off.
+	Profiling bool
 	// ShutdownTimeout bounds a graceful stop. Default 30s.
 	ShutdownTimeout time.Duration
 }

@@ -60,6 +60,7 @@ func newRootCommand() *cobra.Command {
 	flags.DurationVar(&cfg.Retention, "retention", DefaultRetention, "how long finished executions and fires are kept; 0 keeps them forever")
 	flags.StringVar(&cfg.LogFormat, "log-format", "", "log format: text or json (default: text for dev, json otherwise)")
 	flags.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	flags.BoolVar(&cfg.Profiling, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on --http-addr (keep that address private)")
 	flags.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 0, "how long a graceful stop may take (default 30s)")
 	flags.StringVar(&cfg.Discovery, "discovery", discoveryBuiltin, "how agents and replicas are found: builtin (the registry in the database) or consul (configured by CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN and the other CONSUL_* variables)")
 	flags.StringVar(&cfg.ConsulService, "consul-service", "tock-agent", "with --discovery consul: the Consul service the agents register under (tock-agent's --consul-service)")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -129,7 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: httpMux(gateway, reg, st), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: httpMux(gateway, reg, st, cfg.Profiling), ReadHeaderTimeout: 10 * time.Second}
 
 	// The servers, scheduler and dispatcher run until the development agent has drained, so
 	// that the results it delivers while draining are still recorded; they get a context of
@@ -247,8 +248,15 @@ func startDevAgent(ctx context.Context, cfg Config, log *slog.Logger, grpcAddr s
 	return nil
 }
 
-func httpMux(gateway http.Handler, reg *prometheus.Registry, st store.Store) http.Handler {
+func httpMux(gateway http.Handler, reg *prometheus.Registry, st store.Store, profiling bool) http.Handler {
 	mux := http.NewServeMux()
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/v1/", withTraceContext(gateway))
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {

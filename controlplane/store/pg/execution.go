@@ -228,12 +228,27 @@ func (s *Store) ClaimExecutions(ctx context.Context, params store.ClaimParams) (
 		if len(ids) == 0 {
 			return nil
 		}
-		claimed, err = collectExecutions(tx.Query(ctx, `UPDATE executions
+		// The rows are known from the candidates: only what the claim changes comes back.
+		rows, err := tx.Query(ctx, `UPDATE executions
 			SET state = 'assigned', agent_id = u.claim_agent, lease_epoch = lease_epoch + 1,
 				lease_deadline = u.claim_deadline, assigned_at = $4
 			FROM unnest($1::TEXT[], $2::TEXT[], $3::TIMESTAMPTZ[]) AS u (claim_id, claim_agent, claim_deadline)
 			WHERE executions.id = u.claim_id AND executions.state = 'pending'
-			RETURNING `+execColumns, ids, agents, deadlines, now))
+			RETURNING id, agent_id, lease_epoch, lease_deadline, assigned_at`, ids, agents, deadlines, now)
+		if err != nil {
+			return err
+		}
+		claimed, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Execution, error) {
+			var id, agent string
+			var epoch int64
+			var lease, assigned time.Time
+			if err := row.Scan(&id, &agent, &epoch, &lease, &assigned); err != nil {
+				return store.Execution{}, err
+			}
+			e := *byID[id]
+			e.State, e.AgentID, e.LeaseEpoch, e.LeaseDeadline, e.AssignedAt = store.ExecAssigned, agent, epoch, lease.UTC(), assigned.UTC()
+			return e, nil
+		})
 		if err != nil {
 			return err
 		}
