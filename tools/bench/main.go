@@ -76,7 +76,7 @@ func (m *Main) parse(args []string) (*options, error) {
 	fs.BoolVar(&o.list, "list", false, "list the workloads and exit")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop the run after this long (default 10m with -quick, 3h otherwise)")
 	fs.StringVar(&o.tockdArgs, "tockd-args", "", "extra `arguments` for every tockd, space-separated")
-	fs.StringVar(&o.cases, "cases", "", "run only these `cases` of workloads that have several, comma-separated (W4: 10k-min, 1k-sec, 100k-min; 1k-10s with -quick)")
+	fs.StringVar(&o.cases, "cases", "", "run only these `cases` of the workloads named, comma-separated (W2: 100, 1k, 5k, 10k; W4: 10k-min, 1k-sec, 100k-min, asynq-10k-min, asynq-1k-sec, asynq-100k-min; W5: 100k, asynq-100k; W7: replica-kill, agent-kill, pg-restart; W9: off, 1pct, 100pct; W10: go, python; -quick has smaller cases)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
