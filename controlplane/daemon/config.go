@@ -42,7 +42,7 @@ type Config struct {
 	Lease time.Duration
 	// Lookahead is how long before their time executions may be assigned, carrying their
 	// start time, so that work due at one instant starts on time; 0 assigns due work only.
-	// At most 10s; the flag's default is 1s.
+	// At most 10s; the flag's default is 2s.
 	Lookahead time.Duration
 	// Retention is how long finished executions and fires are kept; 0 keeps them forever.
 	// The flag's default is 168h (7 days).
@@ -73,7 +73,7 @@ const (
 	DefaultAppAddr    = "127.0.0.1:7403"
 	DefaultReplicaTTL = 10 * time.Second
 	DefaultLease      = 15 * time.Second
-	DefaultLookahead  = time.Second
+	DefaultLookahead  = 2 * time.Second
 	DefaultRetention  = 7 * 24 * time.Hour
 )
 

@@ -106,8 +106,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}, st, disc.agents)
 	sched := scheduler.New(scheduler.Config{
 		// Fires are recorded ahead of the dispatcher's lookahead, so that their executions
-		// exist when it looks.
-		Horizon: cfg.Lookahead + time.Second,
+		// exist when it looks, even for the ten thousand jobs of one busy cron minute.
+		Horizon: cfg.Lookahead + 2*time.Second,
 		Logger:  log, TracerProvider: tp, Registerer: reg,
 	}, st, disp.OnFires)
 	pruner := retention.New(retention.Config{Retention: cfg.Retention, Registerer: reg, Logger: log}, st)

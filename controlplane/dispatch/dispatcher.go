@@ -56,7 +56,7 @@ type Config struct {
 	// an agent has room once due work is placed: the assignment carries its start time and
 	// the SDK starts the handler then, so that a burst of work due at one instant (a cron
 	// minute of many jobs) starts on time instead of queueing behind its claims. Negative
-	// assigns due work only. Default 1s.
+	// assigns due work only. Default 1s (tockd's --lookahead: 2s).
 	Lookahead time.Duration
 	// MaxBatch is the most executions claimed per transaction. Default 1000.
 	MaxBatch int

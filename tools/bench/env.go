@@ -49,18 +49,33 @@ func (e *Env) statusf(tag, format string, args ...any) {
 	fmt.Fprintf(e.stderr, "[%s %s] %s\n", time.Now().Format("15:04:05"), tag, fmt.Sprintf(format, args...))
 }
 
-// selectCases returns the cases whose names e.Cases lists, or all of them when it is empty.
-// It fails when e.Cases names a case that is not among names.
+// selectCases returns the cases of names that e.Cases lists, or all of them when it is
+// empty; -cases may name the cases of several workloads at once. It fails when e.Cases names
+// none of them.
 func (e *Env) selectCases(names []string) ([]string, error) {
 	if len(e.Cases) == 0 {
 		return names, nil
 	}
+	var chosen []string
 	for _, c := range e.Cases {
-		if !slices.Contains(names, c) {
-			return nil, fmt.Errorf("-cases: no case %q here; the cases are %s", c, strings.Join(names, ", "))
+		if slices.Contains(names, c) {
+			chosen = append(chosen, c)
 		}
 	}
-	return e.Cases, nil
+	if len(chosen) == 0 {
+		return nil, fmt.Errorf("-cases: none of %s is a case here; the cases are %s",
+			strings.Join(e.Cases, ", "), strings.Join(names, ", "))
+	}
+	return chosen, nil
+}
+
+// quickReps is how many repetitions a workload runs: env.Reps, or one with -quick, whose
+// figures only show that the workload works.
+func quickReps(e *Env) int {
+	if e.Quick {
+		return 1
+	}
+	return e.Reps
 }
 
 // repTag is the status tag of repetition rep (from 0) of a workload case.

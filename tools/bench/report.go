@@ -217,6 +217,10 @@ func ceilingRatios(results []Result) [][]string {
 		p50, p99 := r.medianOf("lateness_p50"), r.medianOf("lateness_p99")
 		add("W4 "+r.Case+" lateness p50 ÷ Go timer lateness p50", p50, "ms", timerP50, "ms", "timer", p50/timerP50)
 		add("W4 "+r.Case+" lateness p99 ÷ Go timer lateness p99", p99, "ms", timerP99, "ms", "timer", p99/timerP99)
+		if r.Case == "10k-min" {
+			burst := ceil.medianOf("timer_burst_p99")
+			add("W4 10k-min lateness p99 ÷ Go timer burst p99 (10,000 goroutines, one instant)", p99, "ms", burst, "ms", "burst", p99/burst)
+		}
 		rate := r.medianOf("start_rate")
 		add("W4 "+r.Case+" start rate ÷ pgbench 32-client commits/s", rate, "/s", commits32, "/s", "pgbench", rate/commits32)
 	}

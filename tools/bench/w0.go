@@ -28,9 +28,9 @@ var pgbenchClients = []int{1, 8, 32}
 const ceilingDB = "bench_ceiling"
 
 func (w w0) Run(ctx context.Context, env *Env) ([]Result, error) {
-	pgSecs, grpcDur := 10, 5*time.Second
+	pgSecs, grpcDur, reps := 10, 5*time.Second, env.Reps
 	if env.Quick {
-		pgSecs, grpcDur = 2, time.Second
+		pgSecs, grpcDur, reps = 1, 500*time.Millisecond, 1
 	}
 	if err := env.PG.exec(ctx, "postgres", "DROP DATABASE IF EXISTS "+ceilingDB+" WITH (FORCE)", "CREATE DATABASE "+ceilingDB); err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ func (w w0) Run(ctx context.Context, env *Env) ([]Result, error) {
 	defer echo.stop()
 
 	r := Result{Workload: "W0", Case: "ceilings", Title: "Ceilings of this machine"}
-	for rep := range env.Reps {
+	for rep := range reps {
 		tag := env.repTag("W0", "", rep)
 		for _, n := range pgbenchClients {
 			env.statusf(tag, "pgbench one-row INSERT, %s, %d s", plural(n, "client"), pgSecs)
@@ -68,6 +68,9 @@ func (w w0) Run(ctx context.Context, env *Env) ([]Result, error) {
 
 		env.statusf(tag, "Go timer lateness: 2000 timers over 2 s")
 		r.addDist("timer_lateness", "Go timer lateness", "ms", [3]string{}, msSamples(timerLateness(2000, 2*time.Second)))
+		env.statusf(tag, "Go timer burst: %d goroutines waiting for the same instant", burstGoroutines)
+		r.addDist("timer_burst", fmt.Sprintf("Go timer burst (%d goroutines, one instant)", burstGoroutines), "ms", [3]string{},
+			msSamples(timerBurst(burstGoroutines, 200*time.Millisecond)))
 
 		env.statusf(tag, "gRPC bidirectional stream ping-pong, 1 stream, %s", grpcDur)
 		rate, rtts, err := echo.pingPong(ctx, grpcDur)
@@ -110,6 +113,9 @@ func (w w0) Run(ctx context.Context, env *Env) ([]Result, error) {
 			"`INSERT INTO commits (v) VALUES (1);` per transaction into a table with an identity primary key; "+
 			"a CHECKPOINT before each run.", pgSecs),
 		"Timers: 2,000 `time.AfterFunc` timers due 1 ms apart over 2 s; lateness is when the function ran minus when it was due.",
+		fmt.Sprintf("Timer burst: %d goroutines each wait on a timer for the same instant, as W4's handlers of one cron "+
+			"minute do; lateness is when each saw the time after waking minus the instant. The floor of W4's 10k-min "+
+			"lateness distribution, for Go on this machine, before any work is done.", burstGoroutines),
 		fmt.Sprintf("gRPC: an in-program bidirectional-stream echo service and its client in this process over loopback TCP, "+
 			"128-byte messages (`wrapperspb.BytesValue`); ping-pong waits for each reply, pipelined sends without waiting "+
 			"while another goroutine receives, %d streams each ping-pong on one connection.", concurrentStreams))
@@ -156,6 +162,28 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// burstGoroutines is how many goroutines the timer burst wakes at one instant: W4's 10k-min.
+const burstGoroutines = 10000
+
+// timerBurst starts n goroutines that each wait on a timer of their own for the same instant,
+// lead from now, and returns how late each one woke.
+func timerBurst(n int, lead time.Duration) []time.Duration {
+	late := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	at := time.Now().Add(lead)
+	for i := range n {
+		go func() {
+			defer wg.Done()
+			t := time.NewTimer(time.Until(at))
+			<-t.C
+			late[i] = time.Since(at)
+		}()
+	}
+	wg.Wait()
+	return late
 }
 
 // timerLateness arms n timers due evenly over span and returns how late each one ran.

@@ -48,7 +48,7 @@ const (
 // more, so both systems drain 200,000 (BENCHMARKS.md's own River measurement used 200,000).
 func w1Size(quick bool) int {
 	if quick {
-		return 10000
+		return 5000
 	}
 	return 200000
 }

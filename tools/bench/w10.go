@@ -32,7 +32,7 @@ type w10SDK struct {
 // w10Load returns the load of the quick or the full set.
 func w10Load(quick bool) loadCase {
 	if quick {
-		return loadCase{Name: "200", Rate: 200, Warmup: time.Second, Measure: 3 * time.Second}
+		return loadCase{Name: "200", Rate: 200, Warmup: time.Second, Measure: 2 * time.Second}
 	}
 	return loadCase{Name: "1k", Rate: 1000, Warmup: 3 * time.Second, Measure: 20 * time.Second}
 }

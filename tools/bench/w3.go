@@ -36,7 +36,7 @@ func (w w3) Run(ctx context.Context, env *Env) ([]Result, error) {
 	}
 
 	r := Result{Workload: "W3", Case: "idle", Title: fmt.Sprintf("Idle latency: %d manual triggers, one every %s", n, w3Interval)}
-	for rep := range env.Reps {
+	for rep := range quickReps(env) {
 		tag := env.repTag("W3", "", rep)
 		env.statusf(tag, "warm-up: %d triggers", warm)
 		if _, err := w.triggers(ctx, c, tag, warm); err != nil {

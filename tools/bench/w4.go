@@ -40,8 +40,8 @@ type w4Case struct {
 func w4Cases(quick bool) []w4Case {
 	if quick {
 		return []w4Case{{
-			Name: "1k-10s", Title: "1,000 jobs firing every 10 seconds (quick)",
-			Jobs: 1000, Cron: "*/10 * * * * *", Period: 10 * time.Second, Lead: 5 * time.Second, Window: 1,
+			Name: "1k-sec", Title: "1,000 jobs firing every second (quick: one instant)",
+			Jobs: 1000, Cron: "* * * * * *", Period: time.Second, Lead: 2 * time.Second, Window: 1,
 		}}
 	}
 	return []w4Case{
@@ -175,7 +175,11 @@ func (w w4) runCase(ctx context.Context, env *Env, wc w4Case) (Result, error) {
 		}
 		complete = append(complete, done)
 	}
-	if err := sleepCtx(ctx, w4Settle); err != nil {
+	settle := w4Settle
+	if env.Quick {
+		settle = time.Second // the per-fire figures of a quick run are indicative anyway
+	}
+	if err := sleepCtx(ctx, settle); err != nil {
 		return r, err
 	}
 	snaps = append(snaps, run.snapshot(ctx))

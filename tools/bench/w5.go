@@ -39,7 +39,7 @@ const (
 // w5Size returns the number of jobs: 100,000, or 5,000 with -quick.
 func w5Size(quick bool) int {
 	if quick {
-		return 5000
+		return 2000
 	}
 	return 100000
 }

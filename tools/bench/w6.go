@@ -39,7 +39,7 @@ type w6Run struct {
 func (w w6) Run(ctx context.Context, env *Env) ([]Result, error) {
 	closedN, openN, warm, idleWait := 2000, 5000, 200, 5*time.Second
 	if env.Quick {
-		closedN, openN, warm, idleWait = 300, 300, 50, time.Second
+		closedN, openN, warm, idleWait = 200, 200, 50, 500*time.Millisecond
 	}
 	bins, err := env.binaries(ctx)
 	if err != nil {
@@ -74,7 +74,7 @@ func (w w6) Run(ctx context.Context, env *Env) ([]Result, error) {
 
 	r := Result{Workload: "W6", Case: "sidecar", Title: fmt.Sprintf(
 		"Sidecar overhead: %d executions one at a time and %d at %d/s, directly and through tock-agent", closedN, openN, w6Rate)}
-	for rep := range env.Reps {
+	for rep := range quickReps(env) {
 		tag := env.repTag("W6", "", rep)
 		if err := w.rep(ctx, env, &r, tag, rep, dir, bins.agent, appAddr, records, closedN, openN, warm, idleWait); err != nil {
 			return nil, err

@@ -56,7 +56,7 @@ func w7Cases(quick bool) []w7Case {
 	if quick {
 		return []w7Case{{
 			Name: "replica-kill", Title: "SIGKILL to one of two replicas at 200 triggers/s (quick)", Kind: w7ReplicaKill,
-			Rate: 200, Replicas: 2, Agents: 3, VictimAgents: 2, Capacity: 4096, Before: 3 * time.Second, After: 5 * time.Second,
+			Rate: 200, Replicas: 2, Agents: 3, VictimAgents: 2, Capacity: 4096, Before: 2 * time.Second, After: 3 * time.Second,
 		}}
 	}
 	return []w7Case{

@@ -51,7 +51,7 @@ func (w w8) Run(ctx context.Context, env *Env) ([]Result, error) {
 	sz := w8Sizes{agents: 1000, jobs: w8Jobs, idle: 20 * time.Second, load: 10 * time.Second, rate: 500,
 		window: 60 * time.Second, grace: 10 * time.Second, settle: 10 * time.Second}
 	if env.Quick {
-		sz = w8Sizes{agents: 50, jobs: 10_000, idle: 500 * time.Millisecond, load: time.Second, rate: 500,
+		sz = w8Sizes{agents: 20, jobs: 2_000, idle: 500 * time.Millisecond, load: time.Second, rate: 500,
 			window: time.Second, grace: time.Second, settle: time.Second}
 	}
 	c, err := env.startTock(ctx, clusterConfig{Name: "w8", NoAgent: true})
@@ -73,7 +73,7 @@ func (w w8) Run(ctx context.Context, env *Env) ([]Result, error) {
 
 	ra := Result{Workload: "W8", Case: "agents", Title: fmt.Sprintf(
 		"%d agents on one replica: idle for %s, then %d manual triggers/s for %s", sz.agents, sz.idle, sz.rate, sz.load)}
-	for rep := range env.Reps {
+	for rep := range quickReps(env) {
 		if err := w.agentsRep(ctx, env, c, host, &ra, env.repTag("W8", "agents", rep), sz); err != nil {
 			return nil, err
 		}
@@ -354,7 +354,7 @@ func (w w8) jobs(ctx context.Context, env *Env, c *tockCluster, host *proc, sz w
 
 	r := &Result{Workload: "W8", Case: "jobs", Title: fmt.Sprintf(
 		"%d registered cron jobs on one replica with %d agents: windows of %s", sz.jobs, sz.agents, sz.window)}
-	for rep := range env.Reps {
+	for rep := range quickReps(env) {
 		rtag := env.repTag("W8", "jobs", rep)
 		// Windows start on a whole second, so that a fire's nominal time is in one window.
 		start := time.Now().Truncate(time.Second).Add(time.Second)

@@ -57,7 +57,7 @@ func w9Setup(quick bool) (loadCase, []w9Mode) {
 	one := w9Mode{Name: "1pct", Title: "1% of executions sampled, exported to Jaeger", Ratio: 0.01}
 	all := w9Mode{Name: "100pct", Title: "every execution sampled, exported to Jaeger", Ratio: 1}
 	if quick {
-		return loadCase{Name: "200", Rate: 200, Warmup: time.Second, Measure: 3 * time.Second}, []w9Mode{off, all}
+		return loadCase{Name: "200", Rate: 200, Warmup: time.Second, Measure: 2 * time.Second}, []w9Mode{off, all}
 	}
 	return loadCase{Name: "1k", Rate: 1000, Warmup: 3 * time.Second, Measure: 20 * time.Second}, []w9Mode{off, one, all}
 }

@@ -359,7 +359,7 @@ type Assignment struct {
 	// For an execution started because the jobs it depends on succeeded: their results.
 	Upstream []*Upstream `protobuf:"bytes,13,rep,name=upstream,proto3" json:"upstream,omitempty"`
 	// When the handler is to start, if later than now: the control plane assigns work due
-	// within its lookahead (one second by default) ahead of time, so that the handler starts
+	// within its lookahead (two seconds by default) ahead of time, so that the handler starts
 	// on time whatever the claim and the stream cost. The agent passes it on in the Start,
 	// counts the execution against its capacity from assignment, and heartbeats it while it
 	// waits. Unset means at once. Like deadline, it is read on the agent's clock, which must be
