@@ -346,10 +346,16 @@ func (s *session) read(ctx context.Context, stream agentv1.AgentService_ConnectC
 				refs: refsFromProto(k.Started.GetExecutions()),
 			}})
 		case *agentv1.ConnectResponse_Results:
-			ended := s.onResults(k.Results.GetResults())
-			for _, r := range k.Results.GetResults() {
-				w.reports.add(report{result: r})
+			// Recorded and acknowledged by the reports writer (recordResults), which frees
+			// the agent's slots only then.
+			results := k.Results.GetResults()
+			ended := make(map[string]bool, len(results))
+			reports := make([]report, len(results))
+			for i, r := range results {
+				ended[r.GetExecutionId()] = true
+				reports[i] = report{result: r}
 			}
+			w.reports.add(reports...)
 			// Their leases need no extension, and extending them would contend with the
 			// result write for the same rows.
 			w.leases.drop(func(r store.ExecRef) bool { return ended[r.ID] })
@@ -395,21 +401,10 @@ func (s *session) onHeartbeat(hb *agentv1.Heartbeat) {
 	}
 }
 
-// onResults takes note of results as they arrive, and returns their executions. The results
-// are recorded and acknowledged by the reports writer (recordResults), which frees the
-// agent's slots: until then they count against its capacity, so that an agent whose results
-// are not recorded as fast as it produces them is offered less work rather than more than it
-// can hold until acknowledged.
-func (s *session) onResults(results []*agentv1.Result) map[string]bool {
-	ended := make(map[string]bool, len(results))
-	for _, r := range results {
-		ended[r.GetExecutionId()] = true
-	}
-	return ended
-}
-
 // recordResults records results, which may come from several messages, in one store
-// transaction and acknowledges them. A result is acknowledged only once the store has applied
+// transaction and acknowledges them. Only then are the agent's slots freed: until then the
+// results count against its capacity, so that an agent whose results are not recorded as fast
+// as it produces them is offered less work rather than more than it can hold unacknowledged. A result is acknowledged only once the store has applied
 // or rejected it; if the store fails, the error ends the stream and the results stay with the
 // agent, which sends them again on the next session. Results recorded after the stream ended
 // (streamCtx done) are not acknowledged: the agent sends them again, and they are rejected as

@@ -268,6 +268,15 @@ type ClaimParams struct {
 	FanOut func(candidate Execution) []Route
 }
 
+// LeaseDeadline returns when the lease of an execution claimed at now lapses: lease after the
+// later of now and its not-before time, since work claimed ahead runs only from then.
+func (p ClaimParams) LeaseDeadline(now time.Time, e Execution) time.Time {
+	if e.NotBefore.After(now) {
+		now = e.NotBefore
+	}
+	return now.Add(p.Lease)
+}
+
 // Assignment places one execution on one agent.
 type Assignment struct {
 	// ExecutionID is the execution.

@@ -233,18 +233,7 @@ func (d *agentDriver) releasedCount() int {
 
 // close ends the session as a replica that lets go of an agent does: it closes its side.
 func (d *agentDriver) close() error {
-	d.sendMu.Lock()
-	_ = d.stream.CloseSend()
-	d.sendMu.Unlock()
-	timer := time.NewTimer(5 * time.Second)
-	defer timer.Stop()
-	select {
-	case <-d.done:
-	case <-timer.C:
-	}
-	d.cancel()
-	<-d.done
-	return d.conn.Close()
+	return closeDriver(&d.sendMu, d.stream.CloseSend, d.done, d.cancel, d.conn)
 }
 
 // serviceDriver is an Execute stream to a handler service, as an agent holds it.
@@ -331,16 +320,23 @@ func (d *serviceDriver) start(id, job string) error {
 func (d *serviceDriver) events() <-chan driverEvent { return d.ev }
 
 func (d *serviceDriver) close() error {
-	d.sendMu.Lock()
-	_ = d.stream.CloseSend()
-	d.sendMu.Unlock()
+	return closeDriver(&d.sendMu, d.stream.CloseSend, d.done, d.cancel, d.conn)
+}
+
+// closeDriver ends a driver's stream: it closes the sending side (under mu, which serializes
+// sends), gives the reader up to 5 s to see the end (done), then cancels the stream and
+// closes the connection.
+func closeDriver(mu *sync.Mutex, closeSend func() error, done <-chan struct{}, cancel context.CancelFunc, conn *grpc.ClientConn) error {
+	mu.Lock()
+	_ = closeSend()
+	mu.Unlock()
 	timer := time.NewTimer(5 * time.Second)
 	defer timer.Stop()
 	select {
-	case <-d.done:
+	case <-done:
 	case <-timer.C:
 	}
-	d.cancel()
-	<-d.done
-	return d.conn.Close()
+	cancel()
+	<-done
+	return conn.Close()
 }

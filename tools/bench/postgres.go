@@ -11,13 +11,14 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tockhq/tock/controlplane/store/pg/pgtest"
 )
 
 // durableSettings are the server settings every run uses, for Tock and every peer alike:
@@ -50,9 +51,9 @@ type postgres struct {
 
 // startPostgres initialises a cluster under parent and starts it on a free loopback port.
 func startPostgres(ctx context.Context, parent string) (*postgres, error) {
-	bin, err := findPostgresBin()
+	bin, err := pgtest.BinDir("pgbench")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("no PostgreSQL server binaries (initdb, postgres, pgbench) found: install the postgresql package: %w", err)
 	}
 	acct, err := serverAccount()
 	if err != nil {
@@ -273,61 +274,6 @@ func (pg *postgres) restart(ctx context.Context) (down, up time.Time, err error)
 		return down, time.Time{}, fmt.Errorf("start PostgreSQL again: %w", err)
 	}
 	return down, time.Now(), nil
-}
-
-// findPostgresBin returns the folder holding initdb and postgres: from PATH, from
-// pg_config, or the newest of the folders PostgreSQL packages install them in.
-func findPostgresBin() (string, error) {
-	has := func(dir string) bool {
-		for _, name := range []string{"initdb", "postgres", "pgbench"} {
-			if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.IsDir() {
-				return false
-			}
-		}
-		return true
-	}
-	if p, err := exec.LookPath("initdb"); err == nil && has(filepath.Dir(p)) {
-		return filepath.Dir(p), nil
-	}
-	if p, err := exec.LookPath("pg_config"); err == nil {
-		if out, err := exec.Command(p, "--bindir").Output(); err == nil {
-			if dir := strings.TrimSpace(string(out)); has(dir) {
-				return dir, nil
-			}
-		}
-	}
-	var found []string
-	for _, pattern := range []string{
-		"/usr/lib/postgresql/*/bin", // Debian, Ubuntu
-		"/usr/pgsql-*/bin",          // PGDG RPMs
-		"/usr/local/pgsql/bin",      // built from source
-	} {
-		matches, _ := filepath.Glob(pattern)
-		for _, m := range matches {
-			if has(m) {
-				found = append(found, m)
-			}
-		}
-	}
-	if len(found) == 0 {
-		return "", errors.New("no PostgreSQL server binaries (initdb, postgres, pgbench) found: install the postgresql package")
-	}
-	slices.SortStableFunc(found, func(a, b string) int { return firstNumber(b) - firstNumber(a) })
-	return found[0], nil
-}
-
-// firstNumber returns the first number in s, 0 when there is none.
-func firstNumber(s string) int {
-	start := strings.IndexAny(s, "0123456789")
-	if start < 0 {
-		return 0
-	}
-	end := start
-	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
-		end++
-	}
-	n, _ := strconv.Atoi(s[start:end])
-	return n
 }
 
 // serverAccount returns the account to run initdb and postgres as: this process's own,

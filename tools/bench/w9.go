@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tockhq/tock/tools/testenv"
 )
 
 // w9 measures what tracing costs: W2's open-loop load at 1,000 triggers per second with
@@ -229,8 +231,8 @@ type jaeger struct {
 	version  string
 }
 
-// startJaeger starts Jaeger with a configuration of its own (as tools/testenv does: the
-// all-in-one one cut down, every listener on a free loopback port, no telemetry of its own)
+// startJaeger starts Jaeger with tools/testenv's configuration (every listener on a free
+// loopback port, no telemetry of its own)
 // and waits until its query API answers and its OTLP receiver takes connections.
 func startJaeger(ctx context.Context, env *Env, bin string) (*jaeger, error) {
 	dir := filepath.Join(env.Dir, "w9-jaeger")
@@ -245,42 +247,9 @@ func startJaeger(ctx context.Context, env *Env, bin string) (*jaeger, error) {
 		}
 	}
 	j := &jaeger{otlpGRPC: addrs[0], query: "http://" + addrs[2], version: "Jaeger " + jaegerVersion(env.Root)}
-	config := fmt.Sprintf(`service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: warn
-extensions:
-  jaeger_storage:
-    backends:
-      memstore:
-        memory:
-          max_traces: %d
-  jaeger_query:
-    storage:
-      traces: memstore
-    enable_tracing: false
-    http:
-      endpoint: %q
-    grpc:
-      endpoint: %q
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: %q
-      http:
-        endpoint: %q
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: memstore
-`, jaegerMaxTraces, addrs[2], addrs[3], addrs[0], addrs[1])
+	config := testenv.JaegerConfig(testenv.JaegerAddrs{
+		QueryHTTP: addrs[2], QueryGRPC: addrs[3], OTLPGRPC: addrs[0], OTLPHTTP: addrs[1],
+	}, jaegerMaxTraces, "warn")
 	path := filepath.Join(dir, "jaeger.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		return nil, err

@@ -86,9 +86,23 @@ func Jaeger(t testing.TB) *JaegerServer {
 	return nil
 }
 
-// config returns Jaeger's configuration: the all-in-one one cut down to what tests use, every
-// listener on a port of its own, and no telemetry of its own (no metrics port, no self-tracing).
+// config returns Jaeger's configuration for the server's addresses.
 func (j *JaegerServer) config() string {
+	return JaegerConfig(JaegerAddrs{
+		QueryHTTP: strings.TrimPrefix(j.QueryURL, "http://"), QueryGRPC: j.QueryGRPCAddr,
+		OTLPGRPC: j.OTLPGRPCAddr, OTLPHTTP: j.OTLPHTTPAddr,
+	}, 100000, "info")
+}
+
+// JaegerAddrs are the host:port addresses of a Jaeger's listeners.
+type JaegerAddrs struct {
+	QueryHTTP, QueryGRPC, OTLPGRPC, OTLPHTTP string
+}
+
+// JaegerConfig returns a configuration for Jaeger v2: the all-in-one one cut down to an OTLP
+// receiver and the query API on the given addresses, in-memory storage of at most maxTraces
+// traces, logs at logLevel, and no telemetry of its own (no metrics port, no self-tracing).
+func JaegerConfig(a JaegerAddrs, maxTraces int, logLevel string) string {
 	return fmt.Sprintf(`service:
   extensions: [jaeger_storage, jaeger_query]
   pipelines:
@@ -99,14 +113,14 @@ func (j *JaegerServer) config() string {
     metrics:
       level: none
     logs:
-      level: info
+      level: %s
 
 extensions:
   jaeger_storage:
     backends:
       memstore:
         memory:
-          max_traces: 100000
+          max_traces: %d
   jaeger_query:
     storage:
       traces: memstore
@@ -127,7 +141,7 @@ receivers:
 exporters:
   jaeger_storage_exporter:
     trace_storage: memstore
-`, strings.TrimPrefix(j.QueryURL, "http://"), j.QueryGRPCAddr, j.OTLPGRPCAddr, j.OTLPHTTPAddr)
+`, logLevel, maxTraces, a.QueryHTTP, a.QueryGRPC, a.OTLPGRPC, a.OTLPHTTP)
 }
 
 // ready returns nil once the query API answers and both receivers take connections. The

@@ -223,7 +223,7 @@ func (s *Store) ClaimExecutions(ctx context.Context, params store.ClaimParams) (
 			ids = append(ids, a.ExecutionID)
 			agents = append(agents, a.AgentID)
 			// A lease runs from when the execution may start.
-			deadlines = append(deadlines, laterOf(now, c.NotBefore).Add(params.Lease))
+			deadlines = append(deadlines, params.LeaseDeadline(now, *c))
 		}
 		if len(ids) == 0 {
 			return nil
@@ -455,12 +455,4 @@ func (s *Store) NextNotBefore(ctx context.Context, handlers []string) (time.Time
 		return time.Time{}, nil
 	}
 	return times[0], nil
-}
-
-// laterOf returns the later of two times.
-func laterOf(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

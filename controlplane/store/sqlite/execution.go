@@ -169,15 +169,11 @@ func (s *Store) ClaimExecutions(ctx context.Context, params store.ClaimParams) (
 				continue // made for another agent
 			}
 			// A lease runs from when the execution may start.
-			deadline := now
-			if c.NotBefore.After(now) {
-				deadline = c.NotBefore
-			}
 			exec, err := scanExecution(tx.QueryRowContext(ctx, `UPDATE executions
 				SET state = 'assigned', agent_id = ?, lease_epoch = lease_epoch + 1,
 					lease_deadline = ?, assigned_at = ?
 				WHERE id = ? AND state = 'pending' RETURNING `+execColumns,
-				a.AgentID, micros(deadline.Add(params.Lease)), micros(now), a.ExecutionID))
+				a.AgentID, micros(params.LeaseDeadline(now, *c)), micros(now), a.ExecutionID))
 			if errors.Is(err, sql.ErrNoRows) {
 				continue // picked twice
 			}

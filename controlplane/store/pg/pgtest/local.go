@@ -31,7 +31,7 @@ type localServer struct {
 
 // startLocal initialises a cluster in a temporary directory and starts it.
 func startLocal() (*localServer, error) {
-	bin, err := findBinDir()
+	bin, err := BinDir()
 	if err != nil {
 		return nil, err
 	}
@@ -167,11 +167,12 @@ func (s *localServer) kill() error {
 	return err
 }
 
-// findBinDir returns the folder holding initdb and postgres: from PATH, from pg_config, or
-// the newest of the folders PostgreSQL packages install them in.
-func findBinDir() (string, error) {
+// BinDir returns the folder holding initdb, postgres and the other programs named (pgbench,
+// say): from PATH, from pg_config, or the newest of the folders PostgreSQL packages install
+// them in.
+func BinDir(programs ...string) (string, error) {
 	has := func(dir string) bool {
-		for _, name := range []string{"initdb", "postgres"} {
+		for _, name := range append([]string{"initdb", "postgres"}, programs...) {
 			if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.IsDir() {
 				return false
 			}
