@@ -42,6 +42,9 @@ type execution struct {
 	gen     uint64      // the Execute stream the Start went out on
 	timer   *time.Timer // fires at deadline + grace; nil without a deadline
 	span    trace.Span  // the agent's span for the execution
+	// startUnreported is set while work assigned ahead of its start time waits for its
+	// Started report; a result that comes first sends the report before it.
+	startUnreported bool
 	// shutdownCancel is set when the drain cancelled the execution: its CANCELLED result is
 	// reported as a retryable failure, so the execution runs again elsewhere.
 	shutdownCancel bool
@@ -144,7 +147,8 @@ func (a *Agent) reportStarted(s *session, refs []*agentv1.RunningExecution, at t
 	}
 	live := refs[:0:0]
 	for _, r := range refs {
-		if ex, ok := a.running[r.GetExecutionId()]; ok && ex.epoch == r.GetLeaseEpoch() {
+		if ex, ok := a.running[r.GetExecutionId()]; ok && ex.epoch == r.GetLeaseEpoch() && ex.startUnreported {
+			ex.startUnreported = false
 			live = append(live, r)
 		}
 	}
@@ -169,6 +173,8 @@ func (a *Agent) startLocked(asg *agentv1.Assignment, now time.Time) time.Time {
 		start:   start,
 		gen:     a.svc.gen,
 		span:    span,
+
+		startUnreported: start.After(now),
 	}
 	a.running[ex.id] = ex
 	a.svc.out.push(startRequest(asg, tc))
@@ -311,6 +317,10 @@ func (a *Agent) completeLocked(ex *execution, r *agentv1.Result, now time.Time) 
 	delete(a.running, ex.id)
 	if ex.timer != nil {
 		ex.timer.Stop()
+	}
+	if ex.startUnreported && a.session != nil {
+		// The handler finished before the timer that reports its start ran: keep the order.
+		a.session.out.push(startedMessage([]*agentv1.RunningExecution{ex.ref()}, ex.start))
 	}
 	r.ExecutionId = ex.id
 	r.LeaseEpoch = ex.epoch
