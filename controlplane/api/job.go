@@ -161,6 +161,9 @@ func (j *jobService) TriggerJob(ctx context.Context, req *tockv1.TriggerJobReque
 	if err := validateName("name", req.GetName()); err != nil {
 		return nil, j.s.status("trigger job", err, "")
 	}
+	if err := validateRequestID("request_id", req.GetRequestId()); err != nil {
+		return nil, j.s.status("trigger job", err, "")
+	}
 	job, err := j.s.store.GetJob(ctx, req.GetName())
 	if err != nil {
 		return nil, j.s.status("trigger job", err, "job "+quote(req.GetName()))
@@ -181,13 +184,23 @@ func (j *jobService) TriggerJob(ctx context.Context, req *tockv1.TriggerJobReque
 		exec.Payload, exec.ContentType = payload, ct
 	}
 	endTrace := j.s.traceTrigger(ctx, &exec)
-	created, err := j.s.store.CreateExecution(ctx, exec)
-	endTrace(created, err)
+	var (
+		out     store.Execution
+		created = true
+	)
+	if key := req.GetRequestId(); key != "" {
+		out, created, err = j.s.store.CreateExecutionOnce(ctx, exec, key)
+	} else {
+		out, err = j.s.store.CreateExecution(ctx, exec)
+	}
+	endTrace(out, created, err)
 	if err != nil {
 		return nil, j.s.status("trigger job", err, "job "+quote(req.GetName()))
 	}
-	j.s.dispatcher.Wake()
-	return &tockv1.TriggerJobResponse{Execution: executionToProto(created)}, nil
+	if created {
+		j.s.dispatcher.Wake()
+	}
+	return &tockv1.TriggerJobResponse{Execution: executionToProto(out)}, nil
 }
 
 func (j *jobService) ListFires(ctx context.Context, req *tockv1.ListFiresRequest) (*tockv1.ListFiresResponse, error) {

@@ -43,6 +43,20 @@ func invalid(field, format string, args ...any) error {
 
 var dnsLabel = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
+// requestID is the form of TriggerJob's idempotency key.
+var requestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// validateRequestID checks an optional idempotency key.
+func validateRequestID(field, id string) error {
+	switch {
+	case len(id) > 128:
+		return invalid(field, "is %d bytes long: a request id is 1 to 128 letters, digits, '.', '_', ':' or '-'", len(id))
+	case id != "" && !requestID.MatchString(id):
+		return invalid(field, "%q is not a request id: use 1 to 128 letters, digits, '.', '_', ':' or '-' (a UUID, say)", id)
+	}
+	return nil
+}
+
 func validateName(field, name string) error {
 	switch {
 	case name == "":

@@ -35,10 +35,10 @@ type Config struct {
 	AdvertiseAddr string
 	// ReplicaTTL is how long this replica's registration lasts unless refreshed (it is
 	// refreshed every third of it): when a replica dies, its agents move after about this
-	// long. From 1s to 10m; the flag's default is 10s.
+	// long. From 1s to 10m; the flag's default is 5s.
 	ReplicaTTL time.Duration
 	// Lease is how long an assignment lasts without a heartbeat from its agent; then the
-	// execution is LOST and retried. At least 1s; the flag's default is 15s.
+	// execution is LOST and retried. At least 1s; the flag's default is 8s.
 	Lease time.Duration
 	// Lookahead is how long before their time executions may be assigned, carrying their
 	// start time, so that work due at one instant starts on time; 0 assigns due work only.
@@ -71,8 +71,8 @@ const (
 	DefaultGRPCAddr   = "127.0.0.1:7400"
 	DefaultHTTPAddr   = "127.0.0.1:7401"
 	DefaultAppAddr    = "127.0.0.1:7403"
-	DefaultReplicaTTL = 10 * time.Second
-	DefaultLease      = 15 * time.Second
+	DefaultReplicaTTL = 5 * time.Second
+	DefaultLease      = 8 * time.Second
 	DefaultLookahead  = 2 * time.Second
 	DefaultRetention  = 7 * 24 * time.Hour
 )

@@ -31,14 +31,14 @@ type Config struct {
 	Replicas discovery.Replicas
 	// ReplicaTTL is how long this replica's registration lasts unless refreshed; it is
 	// refreshed every ReplicaTTL/3. When a replica dies, its agents move after at most about
-	// ReplicaTTL plus DiscoveryInterval. Default 10s.
+	// ReplicaTTL plus DiscoveryInterval. Default 5s.
 	ReplicaTTL time.Duration
 	// Clock is the database clock, which due times are on; timers are armed through it.
 	// Default: a Clock over the store's Now, measured at start and every 30s.
 	Clock *dbclock.Clock
 	// Lease is how long an assignment lasts without a heartbeat. It should exceed ReplicaTTL
 	// by a few seconds, so that the executions running on a dead replica's agents are taken
-	// over with their agents rather than retried. Default 15s.
+	// over with their agents rather than retried. Default 8s.
 	Lease time.Duration
 	// HeartbeatInterval is how often agents heartbeat. Default 1s.
 	HeartbeatInterval time.Duration
@@ -85,8 +85,8 @@ func (c Config) withDefaults(st store.Store) Config {
 			*d = v
 		}
 	}
-	def(&c.ReplicaTTL, 10*time.Second)
-	def(&c.Lease, 15*time.Second)
+	def(&c.ReplicaTTL, 5*time.Second)
+	def(&c.Lease, 8*time.Second)
 	def(&c.HeartbeatInterval, time.Second)
 	def(&c.PollInterval, 250*time.Millisecond)
 	def(&c.DiscoveryInterval, time.Second)

@@ -50,6 +50,11 @@ type Store interface {
 	// its ID when empty. It fails with ErrNotFound when the job does not exist and with
 	// ErrAlreadyExists when the ID is taken.
 	CreateExecution(ctx context.Context, exec Execution) (Execution, error)
+	// CreateExecutionOnce is CreateExecution keyed by the caller's requestID, unique per
+	// job: the first call with a key creates the execution and returns true; a later call
+	// with the same job and key creates nothing and returns the execution the first one
+	// created, and false. A key is kept as long as the execution it created.
+	CreateExecutionOnce(ctx context.Context, exec Execution, requestID string) (Execution, bool, error)
 	// GetExecution returns an execution by id, or ErrNotFound.
 	GetExecution(ctx context.Context, id string) (Execution, error)
 	// ListExecutions returns executions newest first (by id, which sorts by creation time).

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/tockhq/tock/controlplane/daemon"
 	"github.com/tockhq/tock/controlplane/dispatch"
 	tockv1 "github.com/tockhq/tock/proto/tock/v1"
 )
@@ -77,8 +78,8 @@ func w7Cases(quick bool) []w7Case {
 
 const (
 	// w7Wait is how long after the load the backlog may take to be worked off: every
-	// execution ended (a killed replica's agents move after --replica-ttl, 10 s; lapsed
-	// leases, 15 s, are retried).
+	// execution ended (a killed replica's agents move after --replica-ttl; lapsed leases
+	// are retried after --lease).
 	w7Wait = 60 * time.Second
 	// w7WarmUp is the start of the load left out of the before-the-failure control figure.
 	w7WarmUp = 2 * time.Second
@@ -207,8 +208,8 @@ func (w w7) runRep(ctx context.Context, env *Env, wc w7Case, tag string) (o w7Ou
 		victimName = agentIDs[0]
 		victim = agents[victimName]
 	}
-	flags := []string{"tockd: --store postgres://… --replica-id … (defaults otherwise: --lease 15s, --replica-ttl 10s)" +
-		w7ExtraArgs(env.TockdArgs)}
+	flags := []string{fmt.Sprintf("tockd: --store postgres://… --replica-id … (defaults otherwise: --lease %s, --replica-ttl %s)",
+		daemon.DefaultLease, daemon.DefaultReplicaTTL) + w7ExtraArgs(env.TockdArgs)}
 	flags = append(flags, fmt.Sprintf("tock-agent: --register <%s> --service %s --capacity %d --id %s", replicaIDs[0], benchService,
 		wc.Capacity, strings.Join(agentIDs, "|")))
 	o.notes = append(o.notes, "Flags: "+strings.Join(flags, "; ")+".")
@@ -523,7 +524,7 @@ func (o *w7Outcome) add(r *Result, wc w7Case) {
 // w7Notes describes what a case measured.
 func w7Notes(wc w7Case) []string {
 	notes := []string{
-		fmt.Sprintf("Load: open loop, %d manual triggers per second (gRPC TriggerJob, each with the payload {\"ms\": %d, \"seq\": i}) of one job "+
+		fmt.Sprintf("Load: open loop, %d manual triggers per second (gRPC TriggerJob, each with the payload {\"ms\": %d, \"seq\": i} and the request id seq-i) of one job "+
 			"whose handler `sleep` notes its start and sleeps ms; %s before the failure and %s after; the job's retry policy: 5 attempts, "+
 			"100 ms initial backoff. Each repetition is a new cluster on a new database.", wc.Rate, wc.SleepMS, wc.Before, wc.After),
 		fmt.Sprintf("Progress: handler starts (the handler service's records) in %s buckets. A bucket is slow when the %s ending with it "+
@@ -544,15 +545,15 @@ func w7Notes(wc w7Case) []string {
 			"the result is committed, which lagged by seconds under this load).")
 		notes = append(notes, "Replica kill: two replicas, three agents registered with the first (as they would be through a load balancer "+
 			"that stopped sending to the dead replica); agent ids chosen so that the killed replica owns two of them. Triggers alternate "+
-			"between the replicas' gRPC APIs; a call that fails is sent once more to the other replica (counted), and triggers whose "+
-			"first call committed although it reported an error show as executions created by calls that reported an error, or as "+
-			"triggers that created two executions. Takeover: from the SIGKILL until GET /v1/agents shows the killed replica's agents "+
+			"between the replicas' gRPC APIs; a call that fails is sent once more to the other replica (counted) with the same request "+
+			"id; triggers whose first call committed although it reported an error show as executions created by calls that reported an "+
+			"error, and would show as triggers that created two executions if the request id did not hold. Takeover: from the SIGKILL until GET /v1/agents shows the killed replica's agents "+
 			"held by the survivor (polled every 50 ms).")
 	case w7AgentKill:
 		notes = append(notes, "Agent kill: one replica, three agents sharing one handler service; the first agent gets SIGKILL. The rate "+
 			"(200/s, about 60 executions in flight) is below what saturated the development machine, so that the retries are not "+
 			"queued behind a backlog. Its attempts "+
-			"end LOST when their lease runs out (tockd's default --lease 15s; BENCHMARKS.md's target says 10 s), and are retried on the "+
+			"end LOST when their lease runs out (tockd's default --lease "+daemon.DefaultLease.String()+"; BENCHMARKS.md's target: retried within 10 s), and are retried on the "+
 			"others after the job's 100 ms backoff. kill → LOST is the attempt's finish time in the database; kill → retry start "+
 			"the retry's start time; both on this machine's clock.")
 	case w7PGRestart:
@@ -579,8 +580,8 @@ func w7Summary(r *Result, wc w7Case) string {
 	case w7ReplicaKill:
 		s += fmt.Sprintf(" (target ≤ 3 s); agents taken over after %s; attempts lost to lease expiry %s", med("takeover"), med("lost_attempts"))
 	case w7AgentKill:
-		s += fmt.Sprintf("; killed agent's attempts lost %s, LOST after kill max %s, retried after kill p50 %s, max %s (target ≤ 10 s; --lease 15s)",
-			med("victim_lost"), med("kill_lost_max"), med("kill_retry_p50"), med("kill_retry_max"))
+		s += fmt.Sprintf("; killed agent's attempts lost %s, LOST after kill max %s, retried after kill p50 %s, max %s (target ≤ 10 s; --lease %s)",
+			med("victim_lost"), med("kill_lost_max"), med("kill_retry_p50"), med("kill_retry_max"), daemon.DefaultLease)
 	case w7PGRestart:
 		s += fmt.Sprintf("; PostgreSQL down %s, progress back %s after it accepted connections; trigger errors %s", med("pg_down"),
 			med("resumed_after_pg"), med("failed_triggers"))

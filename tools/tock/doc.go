@@ -12,7 +12,7 @@
 //	│   ├── delete NAME
 //	│   ├── pause NAME
 //	│   ├── resume NAME
-//	│   ├── trigger NAME [--payload JSON]
+//	│   ├── trigger NAME [--payload JSON] [--request-id ID]
 //	│   └── fires NAME [--limit N]
 //	├── exec
 //	│   ├── list [--job NAME] [--state S] [--limit N]

@@ -295,7 +295,8 @@ func (a *app) jobResumeCommand() *cobra.Command {
 
 // jobTriggerFlags are the flags of "job trigger".
 type jobTriggerFlags struct {
-	payload payloadSource
+	payload   payloadSource
+	requestID string
 }
 
 // request builds the TriggerJobRequest for job name.
@@ -304,7 +305,7 @@ func (f *jobTriggerFlags) request(name string, changed func(string) bool, stdin 
 	if err != nil {
 		return nil, err
 	}
-	return &tockv1.TriggerJobRequest{Name: name, Payload: payload}, nil
+	return &tockv1.TriggerJobRequest{Name: name, Payload: payload, RequestId: f.requestID}, nil
 }
 
 func (a *app) jobTriggerCommand() *cobra.Command {
@@ -316,6 +317,8 @@ func (a *app) jobTriggerCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&f.payload.inline, "payload", "", "the input of this execution instead of the job's, as `JSON`")
 	cmd.Flags().StringVar(&f.payload.file, "payload-file", "", "read the payload as JSON from `FILE` (\"-\" for stdin)")
+	cmd.Flags().StringVar(&f.requestID, "request-id", "",
+		"an idempotency key, unique per job (`ID`: letters, digits, . _ : -); running the command again with it creates nothing and prints the same execution")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 		req, err := f.request(args[0], cmd.Flags().Changed, a.main.Stdin)
 		if err != nil {

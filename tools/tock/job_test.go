@@ -335,9 +335,9 @@ func TestJobCommands(t *testing.T) {
 				Trigger: tockv1.TriggerKind_TRIGGER_KIND_MANUAL,
 			}}, nil
 		}
-		r := h.run(t, "job", "trigger", "nightly", "--payload", `"now"`)
+		r := h.run(t, "job", "trigger", "nightly", "--payload", `"now"`, "--request-id", "run-2026-03-01")
 		require.Equal(t, 0, r.code, r.stderr)
-		requireProto(t, &tockv1.TriggerJobRequest{Name: "nightly", Payload: structpb.NewStringValue("now")}, got)
+		requireProto(t, &tockv1.TriggerJobRequest{Name: "nightly", Payload: structpb.NewStringValue("now"), RequestId: "run-2026-03-01"}, got)
 		require.Contains(t, r.stdout, "ID:            0190c1de-0000-7000-8000-000000000001\n")
 		require.Contains(t, r.stdout, "State:         PENDING\n")
 		require.Contains(t, r.stdout, "Trigger:       MANUAL\n")

@@ -30,6 +30,42 @@ func (s *Store) CreateExecution(ctx context.Context, exec store.Execution) (stor
 	return created, nil
 }
 
+// CreateExecutionOnce creates exec unless requestID already created an execution of the
+// job, which it then returns. Transactions here are serial, so looking the key up first is
+// enough.
+func (s *Store) CreateExecutionOnce(ctx context.Context, exec store.Execution, requestID string) (store.Execution, bool, error) {
+	var (
+		out     store.Execution
+		created bool
+	)
+	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		created = false
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT execution_id FROM trigger_requests WHERE job = ? AND request_id = ?`,
+			exec.Job, requestID).Scan(&id)
+		if err == nil {
+			out, err = getExecution(ctx, tx, id)
+			return err
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if out, err = insertExecution(ctx, tx, exec, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO trigger_requests (job, request_id, execution_id) VALUES (?, ?, ?)`,
+			exec.Job, requestID, out.ID); err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return store.Execution{}, false, fmt.Errorf("create execution of job %q with request id %q: %w", exec.Job, requestID, interpretError(err))
+	}
+	return out, created, nil
+}
+
 // insertExecution stores e as a new PENDING execution, never assigned: it generates the id when
 // empty, starts the attempt count at 1 and the trigger at manual, defaults the nominal time to
 // now and NotBefore to the nominal time, and sets CreatedAt.

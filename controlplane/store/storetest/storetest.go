@@ -45,6 +45,7 @@ func Run(t *testing.T, h Harness) {
 		{"Job", jobTests},
 		{"Fire", fireTests},
 		{"Execution", executionTests},
+		{"Request", requestTests},
 		{"Claim", claimTests},
 		{"Lease", leaseTests},
 		{"Complete", completeTests},

@@ -1807,7 +1807,13 @@ type TriggerJobRequest struct {
 	// The job's name.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// When set, the payload of this execution instead of the job's.
-	Payload       *structpb.Value `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload *structpb.Value `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	// Optional idempotency key, unique per job: 1 to 128 letters, digits, '.', '_', ':' or
+	// '-' (a UUID, say). The first call with a key creates the execution; a repeated call
+	// with the same key (a client retry after a timeout or a lost connection) creates nothing
+	// and returns that execution, in whatever state it has reached, whatever its payload. The
+	// key is remembered as long as the execution is kept (tockd's --retention).
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1854,6 +1860,13 @@ func (x *TriggerJobRequest) GetPayload() *structpb.Value {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *TriggerJobRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // TriggerJobResponse returns the new execution.
@@ -2498,10 +2511,12 @@ const file_tock_v1_job_proto_rawDesc = "" +
 	"\x10ResumeJobRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"3\n" +
 	"\x11ResumeJobResponse\x12\x1e\n" +
-	"\x03job\x18\x01 \x01(\v2\f.tock.v1.JobR\x03job\"Y\n" +
+	"\x03job\x18\x01 \x01(\v2\f.tock.v1.JobR\x03job\"x\n" +
 	"\x11TriggerJobRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
-	"\apayload\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\apayload\"F\n" +
+	"\apayload\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\apayload\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"F\n" +
 	"\x12TriggerJobResponse\x120\n" +
 	"\texecution\x18\x01 \x01(\v2\x12.tock.v1.ExecutionR\texecution\"`\n" +
 	"\x10ListFiresRequest\x12\x10\n" +

@@ -57,7 +57,8 @@ type JobServiceClient interface {
 	PauseJob(ctx context.Context, in *PauseJobRequest, opts ...grpc.CallOption) (*PauseJobResponse, error)
 	// ResumeJob lets a paused job fire again from the next fire time after now.
 	ResumeJob(ctx context.Context, in *ResumeJobRequest, opts ...grpc.CallOption) (*ResumeJobResponse, error)
-	// TriggerJob starts an execution of the job now, whatever its schedule.
+	// TriggerJob starts an execution of the job now, whatever its schedule. With a request_id
+	// it is idempotent: calling it again with the same id returns the same execution.
 	TriggerJob(ctx context.Context, in *TriggerJobRequest, opts ...grpc.CallOption) (*TriggerJobResponse, error)
 	// ListFires lists the recorded fires of a job, newest first: every nominal time the
 	// scheduler reached, with its outcome.
@@ -209,7 +210,8 @@ type JobServiceServer interface {
 	PauseJob(context.Context, *PauseJobRequest) (*PauseJobResponse, error)
 	// ResumeJob lets a paused job fire again from the next fire time after now.
 	ResumeJob(context.Context, *ResumeJobRequest) (*ResumeJobResponse, error)
-	// TriggerJob starts an execution of the job now, whatever its schedule.
+	// TriggerJob starts an execution of the job now, whatever its schedule. With a request_id
+	// it is idempotent: calling it again with the same id returns the same execution.
 	TriggerJob(context.Context, *TriggerJobRequest) (*TriggerJobResponse, error)
 	// ListFires lists the recorded fires of a job, newest first: every nominal time the
 	// scheduler reached, with its outcome.
