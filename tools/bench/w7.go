@@ -524,7 +524,7 @@ func (o *w7Outcome) add(r *Result, wc w7Case) {
 // w7Notes describes what a case measured.
 func w7Notes(wc w7Case) []string {
 	notes := []string{
-		fmt.Sprintf("Load: open loop, %d manual triggers per second (gRPC TriggerJob, each with the payload {\"ms\": %d, \"seq\": i} and the request id seq-i) of one job "+
+		fmt.Sprintf("Load: open loop, %d manual triggers per second (gRPC TriggerJob, each with the payload {\"ms\": %d, \"seq\": i}) of one job "+
 			"whose handler `sleep` notes its start and sleeps ms; %s before the failure and %s after; the job's retry policy: 5 attempts, "+
 			"100 ms initial backoff. Each repetition is a new cluster on a new database.", wc.Rate, wc.SleepMS, wc.Before, wc.After),
 		fmt.Sprintf("Progress: handler starts (the handler service's records) in %s buckets. A bucket is slow when the %s ending with it "+
@@ -545,8 +545,8 @@ func w7Notes(wc w7Case) []string {
 			"the result is committed, which lagged by seconds under this load).")
 		notes = append(notes, "Replica kill: two replicas, three agents registered with the first (as they would be through a load balancer "+
 			"that stopped sending to the dead replica); agent ids chosen so that the killed replica owns two of them. Triggers alternate "+
-			"between the replicas' gRPC APIs; a call that fails is sent once more to the other replica (counted) with the same request "+
-			"id; triggers whose first call committed although it reported an error show as executions created by calls that reported an "+
+			"between the replicas' gRPC APIs; every trigger carries the request id seq-i, and a call that fails is sent once more to the "+
+			"other replica (counted) with it; triggers whose first call committed although it reported an error show as executions created by calls that reported an "+
 			"error, and would show as triggers that created two executions if the request id did not hold. Takeover: from the SIGKILL until GET /v1/agents shows the killed replica's agents "+
 			"held by the survivor (polled every 50 ms).")
 	case w7AgentKill:

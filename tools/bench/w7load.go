@@ -32,9 +32,9 @@ type w7Trigger struct {
 
 // w7Load offers triggers of one job at a fixed rate, open loop (each is sent at its time
 // whether or not the ones before have returned), spread over the replicas' APIs in turn. A
-// trigger whose call fails is sent once more, to the next replica, when there are several,
-// with the same request id, so that a first call that committed before failing is not
-// doubled.
+// trigger whose call fails is sent once more, to the next replica, when there are several;
+// then every trigger carries a request id, so that a first call that committed before
+// failing is not doubled.
 type w7Load struct {
 	env     *Env
 	tag     string
@@ -92,9 +92,11 @@ func (l *w7Load) trigger(ctx context.Context, i int, t *w7Trigger) {
 		r := (i + k) % len(l.clients)
 		t.calls++
 		cctx, cancel := context.WithTimeout(ctx, w7CallTimeout)
-		resp, err := l.clients[r].TriggerJob(cctx, &tockv1.TriggerJobRequest{
-			Name: l.job, Payload: payload, RequestId: fmt.Sprintf("seq-%d", i),
-		})
+		req := &tockv1.TriggerJobRequest{Name: l.job, Payload: payload}
+		if len(l.clients) > 1 {
+			req.RequestId = fmt.Sprintf("seq-%d", i)
+		}
+		resp, err := l.clients[r].TriggerJob(cctx, req)
 		cancel()
 		if err == nil {
 			t.id, t.err = resp.GetExecution().GetId(), nil

@@ -35,40 +35,39 @@ func (s *Store) CreateExecution(ctx context.Context, exec store.Execution) (stor
 }
 
 // CreateExecutionOnce creates exec unless requestID already created an execution of the
-// job, which it then returns. The key is recorded after the execution, in the same
-// transaction, with ON CONFLICT DO NOTHING: at SERIALIZABLE, where every transaction here
-// runs, a concurrent insert of the same key that this transaction cannot see is a
-// serialization failure, and the retried transaction finds the key.
+// job, which it then returns. The key is written first, with ON CONFLICT DO NOTHING, and
+// nothing is read before it: a conflict check takes no predicate lock, so triggers with keys
+// do not conflict with each other at SERIALIZABLE (a look-up first would lock the index
+// page that every new key of the job goes to). Only a repeated key reads the execution.
 func (s *Store) CreateExecutionOnce(ctx context.Context, exec store.Execution, requestID string) (store.Execution, bool, error) {
+	if exec.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return store.Execution{}, false, fmt.Errorf("create execution of job %q: %w", exec.Job, err)
+		}
+		exec.ID = id.String()
+	}
 	var (
 		out     store.Execution
 		created bool
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
-		created = false
-		var id string
-		err := tx.QueryRow(ctx, `SELECT execution_id FROM trigger_requests WHERE job = $1 AND request_id = $2`,
-			exec.Job, requestID).Scan(&id)
-		if err == nil {
-			out, err = getExecution(ctx, tx, id, "")
-			return err
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		if out, err = insertExecution(ctx, tx, exec, now); err != nil {
-			return err
-		}
 		tag, err := tx.Exec(ctx, `INSERT INTO trigger_requests (job, request_id, execution_id) VALUES ($1, $2, $3)
-			ON CONFLICT (job, request_id) DO NOTHING`, exec.Job, requestID, out.ID)
+			ON CONFLICT (job, request_id) DO NOTHING`, exec.Job, requestID, exec.ID)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("the request id was recorded by a transaction this one could not see: %w", store.ErrAlreadyExists)
+		if created = tag.RowsAffected() == 1; created {
+			out, err = insertExecution(ctx, tx, exec, now)
+			return err
 		}
-		created = true
-		return nil
+		var id string
+		if err := tx.QueryRow(ctx, `SELECT execution_id FROM trigger_requests WHERE job = $1 AND request_id = $2`,
+			exec.Job, requestID).Scan(&id); err != nil {
+			return err
+		}
+		out, err = getExecution(ctx, tx, id, "")
+		return err
 	})
 	if err != nil {
 		return store.Execution{}, false, fmt.Errorf("create execution of job %q with request id %q: %w", exec.Job, requestID, interpretError(err))

@@ -23,19 +23,30 @@ const hasLiveAttempt = `EXISTS (SELECT 1 FROM executions l
 // ago, oldest first, keeping those of fires with a live attempt. The rows are chosen by a
 // bounded subquery (DELETE … WHERE id IN (SELECT … LIMIT n)), the form CockroachDB runs
 // without scanning the table, and claimed like other claims so that replicas pruning at
-// once take different rows.
+// once take different rows. Their trigger request keys are deleted with them.
 func (s *Store) PruneExecutions(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
 	}
 	var n int
 	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM executions WHERE id IN (
+		rows, err := tx.Query(ctx, `DELETE FROM executions WHERE id IN (
 			SELECT x.id FROM executions x
 			WHERE x.`+finalStates+` AND x.finished_at < $1 AND NOT `+hasLiveAttempt+`
-			ORDER BY x.finished_at LIMIT $2`+s.dialect.claimLock+`)`,
+			ORDER BY x.finished_at LIMIT $2`+s.dialect.claimLock+`) RETURNING id`,
 			now.Add(-olderThan), limit)
-		n = int(tag.RowsAffected())
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		n = len(ids)
+		if n == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM trigger_requests WHERE execution_id = ANY($1)`, ids)
 		return err
 	})
 	if err != nil {

@@ -31,34 +31,40 @@ func (s *Store) CreateExecution(ctx context.Context, exec store.Execution) (stor
 }
 
 // CreateExecutionOnce creates exec unless requestID already created an execution of the
-// job, which it then returns. Transactions here are serial, so looking the key up first is
-// enough.
+// job, which it then returns. The key is written first, as the PostgreSQL store does.
 func (s *Store) CreateExecutionOnce(ctx context.Context, exec store.Execution, requestID string) (store.Execution, bool, error) {
+	if exec.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return store.Execution{}, false, fmt.Errorf("create execution of job %q: %w", exec.Job, err)
+		}
+		exec.ID = id.String()
+	}
 	var (
 		out     store.Execution
 		created bool
 	)
 	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		created = false
+		res, err := tx.ExecContext(ctx, `INSERT INTO trigger_requests (job, request_id, execution_id) VALUES (?, ?, ?)
+			ON CONFLICT (job, request_id) DO NOTHING`, exec.Job, requestID, exec.ID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if created = n == 1; created {
+			out, err = insertExecution(ctx, tx, exec, now)
+			return err
+		}
 		var id string
-		err := tx.QueryRowContext(ctx, `SELECT execution_id FROM trigger_requests WHERE job = ? AND request_id = ?`,
-			exec.Job, requestID).Scan(&id)
-		if err == nil {
-			out, err = getExecution(ctx, tx, id)
+		if err := tx.QueryRowContext(ctx, `SELECT execution_id FROM trigger_requests WHERE job = ? AND request_id = ?`,
+			exec.Job, requestID).Scan(&id); err != nil {
 			return err
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if out, err = insertExecution(ctx, tx, exec, now); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO trigger_requests (job, request_id, execution_id) VALUES (?, ?, ?)`,
-			exec.Job, requestID, out.ID); err != nil {
-			return err
-		}
-		created = true
-		return nil
+		out, err = getExecution(ctx, tx, id)
+		return err
 	})
 	if err != nil {
 		return store.Execution{}, false, fmt.Errorf("create execution of job %q with request id %q: %w", exec.Job, requestID, interpretError(err))

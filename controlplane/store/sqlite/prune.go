@@ -23,10 +23,14 @@ func (s *Store) PruneExecutions(ctx context.Context, olderThan time.Duration, li
 	if limit <= 0 {
 		return 0, nil
 	}
-	n, err := s.prune(ctx, `DELETE FROM executions WHERE id IN (
-		SELECT x.id FROM executions AS x INDEXED BY executions_finished
-		WHERE x.`+finalStates+` AND x.finished_at < ? AND NOT `+hasLiveAttempt+`
-		ORDER BY x.finished_at LIMIT ?)`, olderThan, limit)
+	// The same selection twice in one transaction, which no other writer can interleave
+	// with: the executions' trigger request keys go with them.
+	chosen := `SELECT x.id FROM executions AS x INDEXED BY executions_finished
+		WHERE x.` + finalStates + ` AND x.finished_at < ? AND NOT ` + hasLiveAttempt + `
+		ORDER BY x.finished_at LIMIT ?`
+	n, err := s.prune(ctx, olderThan, limit,
+		`DELETE FROM trigger_requests WHERE execution_id IN (`+chosen+`)`,
+		`DELETE FROM executions WHERE id IN (`+chosen+`)`)
 	if err != nil {
 		return 0, fmt.Errorf("prune executions: %w", err)
 	}
@@ -39,26 +43,31 @@ func (s *Store) PruneFires(ctx context.Context, olderThan time.Duration, limit i
 	if limit <= 0 {
 		return 0, nil
 	}
-	n, err := s.prune(ctx, `DELETE FROM fires WHERE (job, nominal_time) IN (
+	n, err := s.prune(ctx, olderThan, limit, `DELETE FROM fires WHERE (job, nominal_time) IN (
 		SELECT x.job, x.nominal_time FROM fires AS x INDEXED BY fires_fired
 		WHERE x.fired_at < ? AND NOT `+hasLiveAttempt+`
-		ORDER BY x.fired_at LIMIT ?)`, olderThan, limit)
+		ORDER BY x.fired_at LIMIT ?)`)
 	if err != nil {
 		return 0, fmt.Errorf("prune fires: %w", err)
 	}
 	return n, nil
 }
 
-// prune runs a bounded DELETE whose parameters are the cutoff (now-olderThan) and the limit.
-func (s *Store) prune(ctx context.Context, query string, olderThan time.Duration, limit int) (int, error) {
+// prune runs bounded DELETEs in one transaction, each with the parameters cutoff
+// (now-olderThan) and limit, and returns how many rows the last one deleted.
+func (s *Store) prune(ctx context.Context, olderThan time.Duration, limit int, queries ...string) (int, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		res, err := tx.ExecContext(ctx, query, now.Add(-olderThan).UnixMicro(), limit)
-		if err != nil {
-			return interpretError(err)
+		for _, query := range queries {
+			res, err := tx.ExecContext(ctx, query, now.Add(-olderThan).UnixMicro(), limit)
+			if err != nil {
+				return interpretError(err)
+			}
+			if n, err = res.RowsAffected(); err != nil {
+				return err
+			}
 		}
-		n, err = res.RowsAffected()
-		return err
+		return nil
 	})
 	return int(n), err
 }

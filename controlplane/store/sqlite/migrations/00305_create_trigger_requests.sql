@@ -1,10 +1,11 @@
 -- +goose Up
 -- The idempotency keys of manual triggers (TriggerJob's request_id): the primary key is what
--- makes a key create one execution; a key goes with the execution it created.
+-- makes a key create one execution. A key is deleted with its execution (PruneExecutions)
+-- or its job.
 CREATE TABLE trigger_requests (
-    job          TEXT NOT NULL,
+    job          TEXT NOT NULL REFERENCES jobs (name) ON DELETE CASCADE,
     request_id   TEXT NOT NULL,
-    execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+    execution_id TEXT NOT NULL,
     PRIMARY KEY (job, request_id)
 ) STRICT, WITHOUT ROWID;
 

@@ -1,5 +1,5 @@
 -- +goose Up
--- Deleting an execution deletes its key through this index.
+-- PruneExecutions deletes the keys of the executions it deletes through this index.
 CREATE INDEX trigger_requests_execution ON trigger_requests (execution_id);
 
 -- +goose Down
