@@ -15,7 +15,7 @@ import (
 // "tock.trigger <job>", linked to the request's span when the caller sent trace context, whose
 // traceparent is stored with the execution. The returned function ends the span once the
 // execution is created (or was not). A repeated request id creates nothing: the span then
-// names the execution the first request created, whose trace goes on in its own trace.
+// names the execution the first request created, which runs in that request's trace.
 func (s *Server) traceTrigger(ctx context.Context, e *store.Execution) func(out store.Execution, created bool, err error) {
 	span := telemetry.StartExecutionTrace(ctx, s.tracer, "tock.trigger "+e.Job, e, time.Time{})
 	return func(out store.Execution, created bool, err error) {
