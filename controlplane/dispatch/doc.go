@@ -45,8 +45,11 @@
 // in flight at once: MarkStarted, then ReleaseExecutions, then one CompleteExecutions for up
 // to 1,000 results, acknowledged in one message once the transaction commits. An execution
 // whose result is in the same write is not marked running first: its start time goes with
-// the result, and the store keeps the earlier of the two starts. A failed result write ends
-// the stream, and the agent sends its unacknowledged results again on the next one.
+// the result, and the store keeps the earlier of the two starts. A write the store gives up on
+// because it kept conflicting with concurrent transactions (store.ErrContended) is split in
+// halves, down to single items, since a large batch (results re-sent after an outage) can lose
+// every retry to the smaller transactions around it. A failed result write ends the stream,
+// and the agent sends its unacknowledged results again on the next one.
 // Heartbeats have a writer of their own, so that lease extensions never wait behind results;
 // only the newest heartbeat's executions are extended, less those whose results have arrived
 // since. The store accepts these writes in any order: a lease extension or start applied

@@ -303,7 +303,7 @@ func (s *session) onHello(ctx context.Context, h *agentv1.Hello) {
 	// The agent may come from a replica that died: its executions went without heartbeats
 	// since. Extend their leases now rather than at the first heartbeat.
 	if running := h.GetRunning(); len(running) > 0 {
-		if _, err := s.d.store.ExtendLeases(ctx, s.agent.ID, refsFromProto(running), s.d.cfg.Lease); err != nil {
+		if err := s.extendLeases(ctx, refsFromProto(running)); err != nil {
 			s.d.cfg.Logger.Warn("extend leases", "agent", s.agent.ID, "err", err)
 		}
 	}
@@ -410,7 +410,7 @@ func (s *session) onHeartbeat(hb *agentv1.Heartbeat) {
 // (streamCtx done) are not acknowledged: the agent sends them again, and they are rejected as
 // recorded already.
 func (s *session) recordResults(ctx, streamCtx context.Context, completions []store.Completion) error {
-	outcomes, err := s.d.store.CompleteExecutions(ctx, completions, retry.Plan)
+	outcomes, err := completeInParts(ctx, s.d.store, completions)
 	if err != nil {
 		return fmt.Errorf("record %d results: %w", len(completions), err)
 	}
@@ -447,6 +447,50 @@ func (s *session) recordResults(ctx, streamCtx context.Context, completions []st
 		s.d.wakeForRetries()
 	}
 	return nil
+}
+
+// inParts runs write over items in one store transaction or, when the store gives up on it
+// because it kept conflicting with concurrent transactions (store.ErrContended), over each
+// half in turn, each split again the same way, down to single items. A large batch (an
+// agent's reports re-sent after an outage, say) conflicts with more of what runs beside it,
+// and on PostgreSQL its predicate locks grow to cover the whole table, so it can lose every
+// retry while the smaller transactions around it commit. On an error, the halves already
+// written stay written: every write here may be repeated (a result already recorded is
+// rejected as finished, never applied twice; a start, a release or a lease extension is
+// applied once).
+func inParts[T any](items []T, write func([]T) error) error {
+	err := write(items)
+	if err == nil || len(items) <= 1 || !errors.Is(err, store.ErrContended) {
+		return err
+	}
+	half := len(items) / 2
+	if err := inParts(items[:half], write); err != nil {
+		return err
+	}
+	return inParts(items[half:], write)
+}
+
+// completeInParts records completions through inParts; the outcomes are in the order of the
+// completions.
+func completeInParts(ctx context.Context, st store.Store, completions []store.Completion) ([]store.CompletionOutcome, error) {
+	outcomes := make([]store.CompletionOutcome, 0, len(completions))
+	err := inParts(completions, func(part []store.Completion) error {
+		out, err := st.CompleteExecutions(ctx, part, retry.Plan)
+		outcomes = append(outcomes, out...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return outcomes, nil
+}
+
+// extendLeases extends the leases of the agent's executions refs, through inParts.
+func (s *session) extendLeases(ctx context.Context, refs []store.ExecRef) error {
+	return inParts(refs, func(part []store.ExecRef) error {
+		_, err := s.d.store.ExtendLeases(ctx, s.agent.ID, part, s.d.cfg.Lease)
+		return err
+	})
 }
 
 // onRelease takes note of executions the agent hands back and returns them, for the reports
@@ -524,7 +568,7 @@ func (s *session) startWriters(ctx context.Context, fail context.CancelCauseFunc
 			return s.writeReports(wctx, ctx, reports)
 		}),
 		leases: newLane(0, func(wctx context.Context, refs []store.ExecRef) error {
-			if _, err := s.d.store.ExtendLeases(wctx, s.agent.ID, refs, s.d.cfg.Lease); err != nil {
+			if err := s.extendLeases(wctx, refs); err != nil {
 				s.d.cfg.Logger.Warn("extend leases", "agent", s.agent.ID, "err", err)
 			}
 			return nil
@@ -583,12 +627,12 @@ func (s *session) writeReports(ctx, streamCtx context.Context, reports []report)
 		byTime[at] = append(byTime[at], ref)
 	}
 	for at, refs := range byTime {
-		if err := s.d.store.MarkStarted(ctx, refs, at); err != nil {
+		if err := inParts(refs, func(part []store.ExecRef) error { return s.d.store.MarkStarted(ctx, part, at) }); err != nil {
 			s.d.cfg.Logger.Warn("mark started", "agent", s.agent.ID, "err", err)
 		}
 	}
 	if len(released) > 0 {
-		if err := s.d.store.ReleaseExecutions(ctx, released); err != nil {
+		if err := inParts(released, func(part []store.ExecRef) error { return s.d.store.ReleaseExecutions(ctx, part) }); err != nil {
 			s.d.cfg.Logger.Warn("release executions", "agent", s.agent.ID, "err", err)
 		}
 		s.d.Wake()

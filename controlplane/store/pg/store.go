@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/cockroach-go/v2/crdb"
 	crdbpgx "github.com/cockroachdb/cockroach-go/v2/crdb/crdbpgxv5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -163,12 +164,16 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx, now time.Time) erro
 	}
 	if s.dialect.savepointRetries {
 		calls := 0
-		return crdbpgx.ExecuteTx(ctx, s.pool, txOptions, func(tx pgx.Tx) error {
+		err := crdbpgx.ExecuteTx(ctx, s.pool, txOptions, func(tx pgx.Tx) error {
 			if calls++; calls > 1 {
 				s.retried()
 			}
 			return body(tx)
 		})
+		if errors.As(err, new(*crdb.MaxRetriesExceededError)) {
+			return fmt.Errorf("%w: %w", store.ErrContended, err)
+		}
+		return err
 	}
 	return s.retry(ctx, func() error { return pgx.BeginTxFunc(ctx, s.pool, txOptions, body) })
 }
@@ -182,7 +187,7 @@ func (s *Store) retry(ctx context.Context, fn func() error) error {
 			return err
 		}
 		if attempt == maxAttempts {
-			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+			return fmt.Errorf("%w: gave up after %d attempts: %w", store.ErrContended, attempt, err)
 		}
 		s.retried()
 		if err := wait(ctx, backoff(attempt)); err != nil {

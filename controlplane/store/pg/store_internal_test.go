@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tockhq/tock/controlplane/store"
@@ -114,4 +115,29 @@ func TestPanickingCallback(t *testing.T) {
 	job, err := s.GetJob(ctx, "due")
 	require.NoError(t, err)
 	require.Equal(t, now.Add(-time.Second), job.NextFireAt)
+}
+
+// TestRetryGivesUpAsContended checks that a transaction that fails with serialization
+// failures every time is tried maxAttempts times and then reported as store.ErrContended, so
+// that callers can make it smaller; other errors are returned at once.
+func TestRetryGivesUpAsContended(t *testing.T) {
+	t.Parallel()
+	s := &Store{}
+	calls := 0
+	err := s.retry(t.Context(), func() error {
+		calls++
+		return &pgconn.PgError{Code: "40001", Message: "could not serialize access"}
+	})
+	require.ErrorIs(t, err, store.ErrContended)
+	require.ErrorContains(t, err, "could not serialize access")
+	require.Equal(t, maxAttempts, calls)
+	require.Equal(t, uint64(maxAttempts-1), s.retries.Load())
+
+	calls = 0
+	err = s.retry(t.Context(), func() error {
+		calls++
+		return &pgconn.PgError{Code: "23505", Message: "duplicate key"}
+	})
+	require.NotErrorIs(t, err, store.ErrContended)
+	require.Equal(t, 1, calls)
 }
