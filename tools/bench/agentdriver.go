@@ -148,52 +148,62 @@ func dialAgent(ctx context.Context, addr, replicaID string, buffer int) (*agentD
 	}
 }
 
+// receiveAll hands every message recv returns to apply until the stream ends, and returns
+// why it ended: nil at its end, or the error of recv or apply.
+func receiveAll[T any](recv func() (T, error), apply func(T) error) error {
+	for {
+		msg, err := recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := apply(msg); err != nil {
+			return err
+		}
+	}
+}
+
 // read applies the agent's messages until the stream ends.
 func (d *agentDriver) read() {
 	defer close(d.done)
-	for {
-		msg, err := d.stream.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-			d.err = err
-			return
+	d.err = receiveAll(d.stream.Recv, d.apply)
+}
+
+// apply takes one message of the agent into account.
+func (d *agentDriver) apply(msg *agentv1.ConnectResponse) error {
+	switch k := msg.GetKind().(type) {
+	case *agentv1.ConnectResponse_Results:
+		at := time.Now()
+		ack := &agentv1.Ack{}
+		for _, r := range k.Results.GetResults() {
+			deliver(d.ctx, d.ev, driverEvent{id: r.GetExecutionId(), at: at, ok: r.GetOutcome() == agentv1.Outcome_OUTCOME_SUCCEEDED})
+			ack.Results = append(ack.Results, &agentv1.ResultAck{
+				ExecutionId: r.GetExecutionId(), LeaseEpoch: r.GetLeaseEpoch(), Applied: true})
 		}
-		switch k := msg.GetKind().(type) {
-		case *agentv1.ConnectResponse_Results:
-			at := time.Now()
-			ack := &agentv1.Ack{}
-			for _, r := range k.Results.GetResults() {
-				deliver(d.ctx, d.ev, driverEvent{id: r.GetExecutionId(), at: at, ok: r.GetOutcome() == agentv1.Outcome_OUTCOME_SUCCEEDED})
-				ack.Results = append(ack.Results, &agentv1.ResultAck{
-					ExecutionId: r.GetExecutionId(), LeaseEpoch: r.GetLeaseEpoch(), Applied: true})
-			}
-			if err := d.send(&agentv1.ConnectRequest{Kind: &agentv1.ConnectRequest_Ack{Ack: ack}}); err != nil {
-				d.err = err
-				return
-			}
-		case *agentv1.ConnectResponse_Heartbeat:
-			d.mu.Lock()
-			d.healthy = k.Heartbeat.GetServiceHealthy()
-			if hs := k.Heartbeat.GetHandlers(); len(hs) > 0 {
-				d.handlers = hs
-			}
-			d.mu.Unlock()
-		case *agentv1.ConnectResponse_Release:
-			d.mu.Lock()
-			d.released += len(k.Release.GetExecutions())
-			d.mu.Unlock()
-			at := time.Now()
-			for _, r := range k.Release.GetExecutions() {
-				deliver(d.ctx, d.ev, driverEvent{id: r.GetExecutionId(), at: at})
-			}
-		case *agentv1.ConnectResponse_Hello:
-			d.mu.Lock()
-			d.handlers = k.Hello.GetHandlers()
-			d.mu.Unlock()
+		return d.send(&agentv1.ConnectRequest{Kind: &agentv1.ConnectRequest_Ack{Ack: ack}})
+	case *agentv1.ConnectResponse_Heartbeat:
+		d.mu.Lock()
+		d.healthy = k.Heartbeat.GetServiceHealthy()
+		if hs := k.Heartbeat.GetHandlers(); len(hs) > 0 {
+			d.handlers = hs
 		}
+		d.mu.Unlock()
+	case *agentv1.ConnectResponse_Release:
+		d.mu.Lock()
+		d.released += len(k.Release.GetExecutions())
+		d.mu.Unlock()
+		at := time.Now()
+		for _, r := range k.Release.GetExecutions() {
+			deliver(d.ctx, d.ev, driverEvent{id: r.GetExecutionId(), at: at})
+		}
+	case *agentv1.ConnectResponse_Hello:
+		d.mu.Lock()
+		d.handlers = k.Hello.GetHandlers()
+		d.mu.Unlock()
 	}
+	return nil
 }
 
 func (d *agentDriver) send(m *agentv1.ConnectRequest) error {
@@ -280,21 +290,15 @@ func dialService(ctx context.Context, addr string, buffer int) (*serviceDriver, 
 	return d, nil
 }
 
+// read delivers the service's results until the stream ends.
 func (d *serviceDriver) read() {
 	defer close(d.done)
-	for {
-		msg, err := d.stream.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-			d.err = err
-			return
-		}
+	d.err = receiveAll(d.stream.Recv, func(msg *handlerv1.ExecuteResponse) error {
 		if r := msg.GetResult(); r != nil {
 			deliver(d.ctx, d.ev, driverEvent{id: r.GetExecutionId(), at: time.Now(), ok: r.GetOutput() != nil})
 		}
-	}
+		return nil
+	})
 }
 
 // start sends the Start the agent sends for the same assignment (agent/convert.go).

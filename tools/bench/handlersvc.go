@@ -208,19 +208,7 @@ func newHandlerClient(addr string) *handlerClient {
 }
 
 func (c *handlerClient) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", path, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return fetchJSON(ctx, c.http, c.base+path, out)
 }
 
 // count returns how many records f selects.

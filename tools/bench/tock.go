@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -295,20 +297,36 @@ func (c *tockCluster) httpGet(ctx context.Context, path string, w io.Writer) err
 func httpGet(ctx context.Context, addr, path string, w io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	return fetch(ctx, http.DefaultClient, "http://"+addr+path, w)
+}
+
+// fetch GETs url with client and copies the body of a 200 answer to w; another status is an
+// error quoting the start of the body.
+func fetch(ctx context.Context, client *http.Client, url string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", path, resp.Status)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err
+}
+
+// fetchJSON GETs url with client and decodes the JSON body of a 200 answer into out.
+func fetchJSON(ctx context.Context, client *http.Client, url string, out any) error {
+	var b bytes.Buffer
+	if err := fetch(ctx, client, url, &b); err != nil {
+		return err
+	}
+	return json.Unmarshal(b.Bytes(), out)
 }
 
 // saveMetrics writes tockd's /metrics to the output folder as name.

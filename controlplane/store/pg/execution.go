@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -40,12 +39,8 @@ func (s *Store) CreateExecution(ctx context.Context, exec store.Execution) (stor
 // do not conflict with each other at SERIALIZABLE (a look-up first would lock the index
 // page that every new key of the job goes to). Only a repeated key reads the execution.
 func (s *Store) CreateExecutionOnce(ctx context.Context, exec store.Execution, requestID string) (store.Execution, bool, error) {
-	if exec.ID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return store.Execution{}, false, fmt.Errorf("create execution of job %q: %w", exec.Job, err)
-		}
-		exec.ID = id.String()
+	if err := exec.EnsureID(); err != nil {
+		return store.Execution{}, false, fmt.Errorf("create execution of job %q: %w", exec.Job, err)
 	}
 	var (
 		out     store.Execution
@@ -119,12 +114,8 @@ func insertExecutions(ctx context.Context, tx pgx.Tx, rows [][]any) error {
 // newExecutionRow returns e as a new PENDING execution created at now, as stored, and its
 // values in execColumns order.
 func newExecutionRow(e store.Execution, now time.Time) (store.Execution, []any, error) {
-	if e.ID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return store.Execution{}, nil, err
-		}
-		e.ID = id.String()
+	if err := e.EnsureID(); err != nil {
+		return store.Execution{}, nil, err
 	}
 	e.State = store.ExecPending
 	e.AgentID, e.LeaseEpoch, e.LeaseDeadline, e.CancelRequested = "", 0, time.Time{}, false

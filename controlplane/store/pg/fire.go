@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -116,12 +115,8 @@ func newPlannedFire(job store.Job, planned store.PlannedFire, now time.Time) (*p
 	// The fire names its execution from the start; the execution is created only when the
 	// fire is new.
 	p.exec = *planned.Execution
-	if p.exec.ID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return nil, err
-		}
-		p.exec.ID = id.String()
+	if err := p.exec.EnsureID(); err != nil {
+		return nil, err
 	}
 	p.fire.ExecutionID = p.exec.ID
 	p.exec.Job = job.Name

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/tockhq/tock/controlplane/store"
 )
 
@@ -33,12 +31,8 @@ func (s *Store) CreateExecution(ctx context.Context, exec store.Execution) (stor
 // CreateExecutionOnce creates exec unless requestID already created an execution of the
 // job, which it then returns. The key is written first, as the PostgreSQL store does.
 func (s *Store) CreateExecutionOnce(ctx context.Context, exec store.Execution, requestID string) (store.Execution, bool, error) {
-	if exec.ID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return store.Execution{}, false, fmt.Errorf("create execution of job %q: %w", exec.Job, err)
-		}
-		exec.ID = id.String()
+	if err := exec.EnsureID(); err != nil {
+		return store.Execution{}, false, fmt.Errorf("create execution of job %q: %w", exec.Job, err)
 	}
 	var (
 		out     store.Execution
@@ -76,12 +70,8 @@ func (s *Store) CreateExecutionOnce(ctx context.Context, exec store.Execution, r
 // empty, starts the attempt count at 1 and the trigger at manual, defaults the nominal time to
 // now and NotBefore to the nominal time, and sets CreatedAt.
 func insertExecution(ctx context.Context, tx *sql.Tx, e store.Execution, now time.Time) (store.Execution, error) {
-	if e.ID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return store.Execution{}, err
-		}
-		e.ID = id.String()
+	if err := e.EnsureID(); err != nil {
+		return store.Execution{}, err
 	}
 	e.State = store.ExecPending
 	e.AgentID, e.LeaseEpoch, e.LeaseDeadline, e.CancelRequested = "", 0, time.Time{}, false
